@@ -1,0 +1,269 @@
+"""Agent: a compiled graph together with the connections it runs on.
+
+The CLI, the HTTP server and Python users all go through this class, so
+input validation, thread handling and the mapping of infrastructure
+failures to typed errors happen once. It keeps no conversation state of its
+own: everything lives in Redis and LanceDB, so any number of processes can
+serve the same threads.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from langgraph.graph.state import CompiledStateGraph
+
+from interlock.config import Settings
+from interlock.errors import (
+    InputTooLarge,
+    InvalidInput,
+    ModelUnavailable,
+    ServiceUnavailable,
+    ThreadNotFound,
+)
+from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
+from interlock.guardrails.groundedness import GroundednessChecker
+from interlock.memory.checkpointer import RedisCheckpointSaver
+from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.memory.knowledge import IngestReport, KnowledgeBase
+from interlock.memory.longterm import LanceDBStore
+from interlock.memory.response_cache import ResponseCache
+from interlock.models.tier import ModelTier
+from interlock.state import Tier, run_input
+from interlock.tracing import NodeTimer, run_config
+
+THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+SAMPLE_KB = Path(__file__).parent / "data" / "sample_kb"
+REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
+
+
+@dataclass
+class AgentResult:
+    """What one run produced, in the shape the API and CLI return."""
+
+    thread_id: str
+    run_id: str
+    answer: str
+    citations: list[dict[str, Any]]
+    route: dict[str, Any] | None
+    check: dict[str, Any] | None
+    guards: list[dict[str, Any]]
+    usage: dict[str, Any]
+    timings_ms: dict[str, float]
+    refused: bool = False
+    from_cache: bool = False
+    model: str | None = None
+    plan: dict[str, Any] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InvalidInput("question must be a string")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("question is not valid UTF-8") from None
+    if "\x00" in question:
+        raise InvalidInput("question contains a NUL character")
+    if not question.strip():
+        raise InvalidInput("question is empty")
+    if len(question) > max_chars:
+        raise InputTooLarge(
+            f"question is {len(question)} characters; the limit is {max_chars} "
+            "(INTERLOCK_MAX_QUESTION_CHARS)"
+        )
+    return question.strip()
+
+
+def validate_thread_id(thread_id: str) -> str:
+    if not THREAD_ID.match(thread_id):
+        raise InvalidInput("thread_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'")
+    return thread_id
+
+
+def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
+    common = {
+        "timeout_s": settings.model_timeout_s,
+        "max_tokens": settings.max_answer_tokens,
+        "temperature": settings.temperature,
+    }
+    return {
+        "small": ModelTier(
+            "small",
+            settings.small_model_urls,
+            model=settings.small_model_name,
+            context_window=settings.small_context_window,
+            **common,  # type: ignore[arg-type]
+        ),
+        "large": ModelTier(
+            "large",
+            settings.large_model_urls,
+            model=settings.large_model_name,
+            context_window=settings.large_context_window,
+            **common,  # type: ignore[arg-type]
+        ),
+    }
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        graph: CompiledStateGraph,
+        components: AgentComponents,
+        checkpointer: RedisCheckpointSaver,
+        redis_client: aioredis.Redis,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.components = components
+        self.checkpointer = checkpointer
+        self.redis = redis_client
+
+    @classmethod
+    async def from_settings(
+        cls, settings: Settings | None = None, *, embeddings: MiniLMEmbeddings | None = None
+    ) -> Agent:
+        """Connect to Redis, LanceDB and the model tiers named by the settings."""
+        settings = settings or Settings.load()
+        if not settings.small_model_urls or not settings.large_model_urls:
+            raise ServiceUnavailable(
+                "model",
+                "no model endpoint configured: set INTERLOCK_SMALL_MODEL_URLS and "
+                "INTERLOCK_LARGE_MODEL_URLS, or start through `interlock serve`/`ask`, "
+                "which start the embedded model server",
+            )
+        embeddings = embeddings or MiniLMEmbeddings()
+        client = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
+        checkpointer = RedisCheckpointSaver.from_url(
+            settings.redis_url, prefix=settings.redis_prefix, ttl_seconds=settings.thread_ttl_s
+        )
+        components = AgentComponents(
+            tiers=build_tiers(settings),
+            knowledge=KnowledgeBase(settings.lancedb_uri, embeddings, settings.knowledge_table),
+            cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
+            checker=GroundednessChecker(embeddings),
+            store=LanceDBStore(settings.lancedb_uri, embeddings, settings.memory_table),
+            settings=settings,
+        )
+        graph = build_agent_graph(components, checkpointer=checkpointer)
+        return cls(
+            settings=settings,
+            graph=graph,
+            components=components,
+            checkpointer=checkpointer,
+            redis_client=client,
+        )
+
+    # -- conversations ------------------------------------------------------------
+    async def ask(
+        self,
+        question: object,
+        *,
+        thread_id: str | None = None,
+        user_id: str = "anonymous",
+        tenant: str = "default",
+    ) -> AgentResult:
+        """Answer one question; continue ``thread_id`` if given, else start a thread."""
+        text = validate_question(question, self.settings.max_question_chars)
+        if thread_id is None:
+            thread_id = str(uuid.uuid4())
+        else:
+            validate_thread_id(thread_id)
+            if not await self.thread_exists(thread_id):
+                raise ThreadNotFound(
+                    f"thread {thread_id!r} does not exist; omit thread_id to start a new one"
+                )
+        timer = NodeTimer()
+        config = run_config(
+            thread_id=thread_id, user_id=user_id, tenant=tenant, graph_name=GRAPH_NAME, timer=timer
+        )
+        try:
+            state = await self.graph.ainvoke(
+                run_input(text, user_id=user_id, tenant=tenant), config=config
+            )
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+        error = state.get("error")
+        if error and error["kind"] == "model_unavailable":
+            raise ModelUnavailable(error["detail"])
+        answer = state.get("answer") or {"text": "", "citations": [], "from_cache": False}
+        return AgentResult(
+            thread_id=thread_id,
+            run_id=state.get("run_id", ""),
+            answer=answer["text"],
+            citations=list(answer["citations"]),
+            route=state.get("route"),  # type: ignore[arg-type]
+            check=state.get("check"),  # type: ignore[arg-type]
+            guards=list(state.get("guards") or []),  # type: ignore[arg-type]
+            usage=dict(state.get("usage") or {}),
+            timings_ms=timer.report(),
+            refused=bool(error and error["kind"] == "refused"),
+            from_cache=answer["from_cache"],
+            model=answer.get("model"),
+            plan=state.get("plan"),  # type: ignore[arg-type]
+        )
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        try:
+            return await self.checkpointer.athread_exists(thread_id)
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+
+    async def messages(self, thread_id: str) -> list[dict[str, str]]:
+        """The conversation of a thread, oldest first."""
+        validate_thread_id(thread_id)
+        if not await self.thread_exists(thread_id):
+            raise ThreadNotFound(f"thread {thread_id!r} does not exist")
+        try:
+            snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+        return [
+            {"role": m.type, "content": str(m.content)}
+            for m in snapshot.values.get("messages", [])
+        ]
+
+    # -- knowledge -----------------------------------------------------------------
+    async def ingest(self, paths: list[Path], *, tenant: str = "default") -> IngestReport:
+        return await self.components.knowledge.ingest(paths, tenant=tenant)
+
+    async def ensure_sample_knowledge(self) -> IngestReport | None:
+        """Ingest the bundled (or configured) sample docs if the knowledge base is empty."""
+        if await self.components.knowledge.count() > 0:
+            return None
+        return await self.ingest([self.settings.sample_kb_path or SAMPLE_KB])
+
+    # -- operations ----------------------------------------------------------------
+    async def readiness(self) -> dict[str, str]:
+        """'ok' or the reason, per component."""
+        status: dict[str, str] = {}
+        try:
+            await self.redis.ping()
+            status["redis"] = "ok"
+        except REDIS_ERRORS as exc:
+            status["redis"] = f"unreachable: {type(exc).__name__}"
+        try:
+            await self.components.knowledge.count()
+            status["lancedb"] = "ok"
+        except Exception as exc:  # any storage failure means "not ready"
+            status["lancedb"] = f"unavailable: {type(exc).__name__}: {exc}"
+        for name, tier in self.components.tiers.items():
+            status[f"model:{name}"] = "ok" if await tier.ahealthy() else "no replica reachable"
+        return status
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+        await self.checkpointer.aclose()

@@ -1,0 +1,134 @@
+"""The ``interlock`` command: serve, ask, ingest.
+
+``serve`` and ``ask`` bring up what is missing (the embedded model server,
+and Redis if none answers) for as long as the command runs, and stop it on
+exit, Ctrl-C included. Errors are printed as one line with their reason and
+exit code 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from interlock.agent import Agent, AgentResult
+from interlock.config import ConfigError, Settings
+from interlock.embedded.stack import EmbeddedStack
+from interlock.errors import InterlockError
+from interlock.memory.embeddings import MiniLMEmbeddings
+
+
+def _print_result(result: AgentResult, elapsed_s: float) -> None:
+    print(result.answer)
+    print()
+    if result.citations:
+        print("Sources:")
+        for i, cite in enumerate(result.citations, 1):
+            print(f"  [{i}] {cite['source']} — {cite['title']}")
+    else:
+        print("Sources: none")
+    if result.route:
+        print(f"Route: {result.route['tier']} ({result.route['reason']})")
+    if result.from_cache:
+        print("Cache: hit")
+    if result.check:
+        print(f"Check: {result.check['verdict']} (score {result.check['score']:.2f})")
+    if result.refused:
+        print("Refused by the input guard")
+    print("Time per node (ms):")
+    for node, ms in result.timings_ms.items():
+        print(f"  {node:<10} {ms:8.1f}")
+    print(f"  {'total':<10} {elapsed_s * 1000:8.1f}")
+    print(f"Thread: {result.thread_id}")
+
+
+async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    agent = await Agent.from_settings(settings)
+    try:
+        await agent.ensure_sample_knowledge()
+        began = time.perf_counter()
+        result = await agent.ask(args.question, thread_id=args.thread, user_id=args.user)
+        elapsed = time.perf_counter() - began
+    finally:
+        await agent.aclose()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_result(result, elapsed)
+    return 0
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from interlock.memory.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase(settings.lancedb_uri, MiniLMEmbeddings(), settings.knowledge_table)
+    report = await kb.ingest(
+        [Path(p) for p in args.paths],
+        tenant=args.tenant,
+        progress=lambda source: print(f"  ingested {source}", file=sys.stderr),
+    )
+    print(
+        f"{len(report.files_added)} file(s) added or updated ({report.chunks_written} chunks), "
+        f"{len(report.files_unchanged)} unchanged, {len(report.files_skipped)} skipped "
+        "(unsupported type)"
+    )
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from interlock.server.app import create_app
+
+    app = create_app(settings, ingest_sample=True)
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"interlock serving at {url}  (Ctrl-C stops it and everything it started)")
+    print(
+        f"try:  curl -s {url}/v1/agent/invoke -H 'content-type: application/json' "
+        "-d '{\"question\": \"Which port does interlock listen on?\"}'"
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interlock", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the HTTP agent endpoint")
+    ask = sub.add_parser("ask", help="answer one question on the command line")
+    ask.add_argument("question")
+    ask.add_argument("--thread", help="continue this conversation")
+    ask.add_argument("--user", default="anonymous", help="whose long-term memory to use")
+    ask.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    ingest = sub.add_parser("ingest", help="add files or folders to the knowledge base")
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--tenant", default="default")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load()
+        if args.command == "ingest":
+            return asyncio.run(_ingest(settings, args))
+        with EmbeddedStack(settings) as live:
+            if args.command == "serve":
+                return _serve(live)
+            return asyncio.run(_ask(live, args))
+    except (InterlockError, ConfigError, FileNotFoundError) as exc:
+        print(f"interlock: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Every knob of interlock, in one place.
+
+Settings are read from ``INTERLOCK_*`` environment variables (or a ``.env``
+file) and validated when the process starts, so a typo in a URL or a negative
+timeout stops the service with the variable's name in the message instead of
+failing on the first request an hour later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "INTERLOCK_"
+
+
+class ConfigError(ValueError):
+    """Raised when settings are invalid; the message names each bad variable."""
+
+
+def _split_urls(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_http_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """interlock's configuration; see README for the variables and their defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- services -------------------------------------------------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis for threads, caches and limits."
+    )
+    redis_prefix: str = Field("interlock", min_length=1, description="Key prefix in Redis.")
+    lancedb_uri: str = Field(
+        "./data/lancedb", description="LanceDB folder or URI (s3://... in production)."
+    )
+    knowledge_table: str = Field("knowledge", min_length=1)
+    memory_table: str = Field("memories", min_length=1)
+
+    # --- models ---------------------------------------------------------------
+    small_model_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="OpenAI-compatible base URLs (…/v1) of the small tier; empty = embedded.",
+    )
+    large_model_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="vLLM OpenAI-compatible base URLs (…/v1) of the large tier; empty = embedded.",
+    )
+    small_model_name: str = Field("smollm2-135m-instruct", min_length=1)
+    large_model_name: str = Field("smollm2-135m-instruct", min_length=1)
+    small_context_window: int = Field(8192, gt=0)
+    large_context_window: int = Field(8192, gt=0)
+    model_timeout_s: float = Field(60.0, gt=0)
+    max_answer_tokens: int = Field(160, gt=0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    embedded_model_threads: int = Field(2, gt=0)
+    embedded_model_slots: int = Field(4, gt=0)
+    embedded_model_ctx: int = Field(8192, gt=0)
+
+    # --- request path -----------------------------------------------------------
+    max_question_chars: int = Field(8000, gt=0)
+    max_body_bytes: int = Field(256_000, gt=0)
+    retrieval_top_k: int = Field(5, gt=0, le=100)
+    memory_top_k: int = Field(3, ge=0, le=50)
+    route_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    check_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    max_attempts: int = Field(2, ge=1, le=5)
+    history_messages: int = Field(6, ge=0)
+    cache_ttl_s: int = Field(3600, ge=0)
+    thread_ttl_s: int | None = Field(None, gt=0)
+
+    # --- server -----------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    request_timeout_s: float = Field(120.0, gt=0)
+
+    # --- data -------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("./data"), description="Logs of embedded services and the embedded Redis's data."
+    )
+    sample_kb_path: Path | None = Field(
+        None, description="Folder ingested on first run; default: the bundled sample docs."
+    )
+
+    @field_validator("small_model_urls", "large_model_urls", mode="before")
+    @classmethod
+    def _parse_url_list(cls, value: object) -> object:
+        return _split_urls(value)
+
+    @field_validator("small_model_urls", "large_model_urls")
+    @classmethod
+    def _validate_urls(cls, value: list[str]) -> list[str]:
+        return [_check_http_url(url) for url in value]
+
+    @field_validator("redis_url")
+    @classmethod
+    def _validate_redis_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.netloc or parsed.path):
+            raise ValueError(f"{value!r} is not a redis:// URL")
+        return value
+
+    @property
+    def embedded_models(self) -> bool:
+        """True when no endpoint is configured for either tier: start llama-server."""
+        return not self.small_model_urls or not self.large_model_urls
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Build settings, turning pydantic's errors into one readable ConfigError."""
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise ConfigError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Name the environment variable behind each invalid field."""
+    lines = ["invalid interlock settings:"]
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        lines.append(f"  {ENV_PREFIX}{field.upper()}: {error['msg']}")
+    return "\n".join(lines)

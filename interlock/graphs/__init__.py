@@ -1,0 +1,1 @@
+"""Graph assembly: the default agent graph (``interlock.graphs.agent``)."""

@@ -1,0 +1,39 @@
+"""check: is the answer supported by what was retrieved, and are its citations real?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.guardrails.groundedness import GroundednessChecker
+from interlock.models.prompt import SourceWindow
+from interlock.state import AgentState
+
+
+class Check:
+    def __init__(
+        self, checker: GroundednessChecker, *, threshold: float = 0.5, window: SourceWindow | None = None
+    ) -> None:
+        self.checker = checker
+        self.threshold = threshold
+        self.window = window or SourceWindow()
+
+    async def __call__(self, state: AgentState) -> dict[str, Any]:
+        answer = state.get("answer")
+        if answer is None:  # generation failed; the fallback decides
+            return {"check": None}
+        documents = state.get("documents") or []
+        result = await self.checker.check(
+            answer["text"],
+            documents,
+            shown=self.window.select(documents),
+            question=state["question"],
+            threshold=self.threshold,
+        )
+        return {"check": result}
+
+
+def after_check(state: AgentState) -> str:
+    check = state.get("check")
+    if state.get("error") or check is None or check["verdict"] == "unsupported":
+        return "fallback"
+    return "accept"

@@ -1,0 +1,83 @@
+"""fallback: what to do when generation failed or the answer is not supported.
+
+Each path is bounded by ``max_attempts`` (generate counts them), so the
+generate → check → fallback cycle always ends:
+
+1. another tier can still be tried (it is configured with different
+   replicas than the one that failed): route there and generate again;
+2. the model is unreachable and nothing is left to try: end the run with
+   the error, which the API answers as 503 (no reply is stored);
+3. the answer is unsupported and nothing is left to try: answer honestly
+   that the sources do not say, quoting the closest passage with its source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.models.tier import ModelTier
+from interlock.state import AgentState, Answer, Citation, RouteDecision, Tier
+
+_OTHER: dict[Tier, Tier] = {"small": "large", "large": "small"}
+
+
+class Fallback:
+    def __init__(self, tiers: dict[Tier, ModelTier], *, max_attempts: int = 2) -> None:
+        self.tiers = tiers
+        self.max_attempts = max_attempts
+
+    def _alternative(self, current: Tier, failed: bool) -> Tier | None:
+        """Escalate small→large on a weak answer; on a failure either direction helps."""
+        other = _OTHER[current]
+        if other not in self.tiers or (current == "large" and not failed):
+            return None
+        if self.tiers[other].urls == self.tiers[current].urls:
+            return None  # same replicas, same model: trying again would repeat the result
+        return other
+
+    def __call__(self, state: AgentState) -> dict[str, Any]:
+        error = state.get("error")
+        route = state.get("route")
+        current: Tier = route["tier"] if route else "small"
+        if state.get("attempts", 0) < self.max_attempts:
+            target = self._alternative(current, failed=error is not None)
+            if target is not None:
+                why = "the model failed" if error else "the answer was not supported"
+                return {
+                    "route": RouteDecision(
+                        tier=target,
+                        score=route["score"] if route else 0.0,
+                        reason=f"fallback to the {target} tier: {why} on the {current} tier",
+                    ),
+                    "answer": None,
+                    "error": None,
+                }
+        if error is not None:
+            return {}
+        return {"answer": honest_answer(state)}
+
+
+def honest_answer(state: AgentState) -> Answer:
+    documents = state.get("documents") or []
+    if not documents:
+        return Answer(
+            text="I do not know: the knowledge base has nothing on this.",
+            citations=[],
+            from_cache=False,
+        )
+    best = documents[0]
+    passage = best["text"].split("\n\n")[0].strip()
+    return Answer(
+        text=(
+            "The sources do not clearly answer this. The closest passage, from "
+            f"{best['source']} ({best['title']}), says: \"{passage}\""
+        ),
+        citations=[Citation(id=best["id"], source=best["source"], title=best["title"])],
+        from_cache=False,
+    )
+
+
+def after_fallback(state: AgentState) -> str:
+    if state.get("error"):
+        return "give_up"
+    return "retry" if state.get("answer") is None else "answer"

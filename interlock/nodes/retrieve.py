@@ -1,0 +1,51 @@
+"""retrieve: knowledge-base chunks for one sub-query, or the user's memories.
+
+The planner fans out one ``Send`` per sub-query plus one for memories; the
+``documents`` reducer in state.py merges the branches without duplicates.
+Called directly on the agent state (a graph without a planner), it searches
+for the question itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from interlock.memory.knowledge import KnowledgeBase
+from interlock.state import AgentState, RetrieveTask
+
+
+class Retrieve:
+    def __init__(self, knowledge: KnowledgeBase, *, top_k: int = 5) -> None:
+        self.knowledge = knowledge
+        self.top_k = top_k
+
+    async def __call__(self, state: RetrieveTask | AgentState) -> dict[str, Any]:
+        query = state.get("query") or state.get("question", "")
+        tenant = state.get("tenant") or "default"
+        documents = await self.knowledge.search(str(query), tenant=str(tenant), top_k=self.top_k)
+        return {"documents": documents}
+
+
+class RecallMemories:
+    """The user's lasting facts most related to the question, from the long-term store."""
+
+    def __init__(self, store: BaseStore, *, top_k: int = 3, min_score: float = 0.3) -> None:
+        self.store = store
+        self.top_k = top_k
+        self.min_score = min_score
+
+    async def __call__(self, state: AgentState) -> dict[str, Any]:
+        if not self.top_k:
+            return {"memories": []}
+        items = await self.store.asearch(
+            ("memories", state.get("user_id", "anonymous")), query=state["question"], limit=self.top_k
+        )
+        return {
+            "memories": [
+                str(item.value.get("text", item.value))
+                for item in items
+                if item.score is None or item.score >= self.min_score
+            ]
+        }

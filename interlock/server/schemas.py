@@ -1,0 +1,48 @@
+"""Request and response bodies of the HTTP API (they are the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class InvokeRequest(BaseModel):
+    question: str = Field(
+        description="The user's message.", examples=["Which port does interlock listen on?"]
+    )
+    thread_id: str | None = Field(
+        None, description="Continue this conversation; omit to start a new one."
+    )
+    user_id: str = Field("anonymous", max_length=128, description="Whose long-term memory to use.")
+
+
+class InvokeResponse(BaseModel):
+    thread_id: str
+    run_id: str
+    answer: str
+    citations: list[dict[str, Any]]
+    route: dict[str, Any] | None
+    check: dict[str, Any] | None
+    guards: list[dict[str, Any]]
+    usage: dict[str, Any]
+    timings_ms: dict[str, float]
+    refused: bool
+    from_cache: bool
+    model: str | None
+    plan: dict[str, Any] | None
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class ThreadResponse(BaseModel):
+    thread_id: str
+    messages: list[Message]
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    components: dict[str, str]
