@@ -43,7 +43,22 @@ _EXPORTS = {
     "run_input": "interlock.state",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Agent",
+    "AgentComponents",
+    "AgentResult",
+    "AgentState",
+    "InputTooLarge",
+    "InterlockError",
+    "InvalidInput",
+    "ModelUnavailable",
+    "ServiceUnavailable",
+    "Settings",
+    "ThreadNotFound",
+    "agent_graph",
+    "build_agent_graph",
+    "run_input",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -86,30 +86,37 @@ def validate_question(question: object, max_chars: int) -> str:
 
 def validate_thread_id(thread_id: str) -> str:
     if not THREAD_ID.match(thread_id):
-        raise InvalidInput("thread_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'")
+        raise InvalidInput(
+            "thread_id must be 1-128 characters of letters, digits, '_', '-', '.', ':'"
+        )
     return thread_id
 
 
 def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
-    common = {
-        "timeout_s": settings.model_timeout_s,
-        "max_tokens": settings.max_answer_tokens,
-        "temperature": settings.temperature,
-    }
+    def tier(name: Tier, urls: list[str], model: str, window: int) -> ModelTier:
+        return ModelTier(
+            name,
+            urls,
+            model=model,
+            context_window=window,
+            timeout_s=settings.model_timeout_s,
+            max_tokens=settings.max_answer_tokens,
+            temperature=settings.temperature,
+            frequency_penalty=settings.frequency_penalty,
+        )
+
     return {
-        "small": ModelTier(
+        "small": tier(
             "small",
             settings.small_model_urls,
-            model=settings.small_model_name,
-            context_window=settings.small_context_window,
-            **common,  # type: ignore[arg-type]
+            settings.small_model_name,
+            settings.small_context_window,
         ),
-        "large": ModelTier(
+        "large": tier(
             "large",
             settings.large_model_urls,
-            model=settings.large_model_name,
-            context_window=settings.large_context_window,
-            **common,  # type: ignore[arg-type]
+            settings.large_model_name,
+            settings.large_context_window,
         ),
     }
 
@@ -205,15 +212,15 @@ class Agent:
             run_id=state.get("run_id", ""),
             answer=answer["text"],
             citations=list(answer["citations"]),
-            route=state.get("route"),  # type: ignore[arg-type]
-            check=state.get("check"),  # type: ignore[arg-type]
-            guards=list(state.get("guards") or []),  # type: ignore[arg-type]
+            route=state.get("route"),
+            check=state.get("check"),
+            guards=list(state.get("guards") or []),
             usage=dict(state.get("usage") or {}),
             timings_ms=timer.report(),
             refused=bool(error and error["kind"] == "refused"),
             from_cache=answer["from_cache"],
             model=answer.get("model"),
-            plan=state.get("plan"),  # type: ignore[arg-type]
+            plan=state.get("plan"),
         )
 
     async def thread_exists(self, thread_id: str) -> bool:
@@ -232,8 +239,7 @@ class Agent:
         except REDIS_ERRORS as exc:
             raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
         return [
-            {"role": m.type, "content": str(m.content)}
-            for m in snapshot.values.get("messages", [])
+            {"role": m.type, "content": str(m.content)} for m in snapshot.values.get("messages", [])
         ]
 
     # -- knowledge -----------------------------------------------------------------
@@ -267,3 +273,5 @@ class Agent:
     async def aclose(self) -> None:
         await self.redis.aclose()
         await self.checkpointer.aclose()
+        for tier in self.components.tiers.values():
+            await tier.aclose()

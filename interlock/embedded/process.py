@@ -2,16 +2,21 @@
 
 The embedded stack starts real servers (llama-server, redis-server). Ctrl-C,
 a crash or a ``kill -9`` of interlock must not leave them running: each child
-gets its own process group (so a terminal's Ctrl-C reaches interlock first and
-interlock stops the child in order) and, on Linux, ``PR_SET_PDEATHSIG`` so the
-kernel kills it if interlock dies without cleaning up.
+gets its own session (so a terminal's Ctrl-C reaches interlock first and
+interlock stops the child in order) and, on Linux, a parent-death signal so
+the kernel kills it if interlock dies without cleaning up.
+
+The parent-death signal is set by util-linux's ``setpriv --pdeathsig``
+rather than a Python ``preexec_fn``: a ``preexec_fn`` forces a full Python
+fork, which is unsafe once LanceDB's and torch's threads exist (LanceDB warns
+of deadlocks), while ``setpriv`` lets subprocess use its plain fork-exec.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,12 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else list(argv)
 
 
 class ChildProcess:
@@ -55,12 +57,12 @@ class ChildProcess:
         """Start and block until ``ready()`` is true, the process dies, or time runs out."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(  # noqa: S603 - argv built by interlock
-            self.argv,
+        self._proc = subprocess.Popen(
+            _with_parent_death_signal(self.argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads have started yet
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -74,7 +76,9 @@ class ChildProcess:
                 return
             time.sleep(0.1)
         self.stop()
-        raise ServiceUnavailable(self.name, f"not ready after {timeout_s:.0f}s; see {self.log_path}")
+        raise ServiceUnavailable(
+            self.name, f"not ready after {timeout_s:.0f}s; see {self.log_path}"
+        )
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL if it does not exit in time."""

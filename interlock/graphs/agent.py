@@ -58,7 +58,7 @@ class AgentComponents:
     output_policy: OutputPolicy = field(default_factory=OutputPolicy)
     classifier: RequestClassifier = field(default_factory=HeuristicClassifier)
     window: SourceWindow = field(default_factory=SourceWindow)
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings = field(default_factory=Settings.load)
 
 
 def fan_out_retrieval(state: AgentState) -> list[Send] | str:

@@ -43,7 +43,7 @@ def _numbers(text: str) -> set[str]:
 
 
 class GroundednessChecker:
-    def __init__(self, embeddings: MiniLMEmbeddings, sentence_threshold: float = 0.55) -> None:
+    def __init__(self, embeddings: MiniLMEmbeddings, sentence_threshold: float = 0.65) -> None:
         self.embeddings = embeddings
         self.sentence_threshold = sentence_threshold
 

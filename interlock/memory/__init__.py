@@ -1,1 +1,1 @@
-"""Every store interlock keeps: Redis short-term memory and caches, LanceDB knowledge and memories."""
+"""Every store interlock keeps: Redis threads and caches, LanceDB knowledge and memories."""

@@ -66,16 +66,16 @@ class MiniLMEmbeddings(Embeddings):
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+        return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+        return self.encode([text])[0].tolist()
 
     async def aencode(self, texts: list[str]) -> np.ndarray:
         return await asyncio.to_thread(self.encode, texts)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return (await self.aencode(texts)).tolist()  # type: ignore[no-any-return]
+        return (await self.aencode(texts)).tolist()
 
     async def aembed_query(self, text: str) -> list[float]:
-        return (await self.aencode([text]))[0].tolist()  # type: ignore[no-any-return]
+        return (await self.aencode([text]))[0].tolist()

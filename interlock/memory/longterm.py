@@ -167,7 +167,9 @@ class LanceDBStore(BaseStore):
         if op.max_depth is not None:
             namespaces = {ns[: op.max_depth] for ns in namespaces}
         for condition in op.match_conditions or ():
-            namespaces = {ns for ns in namespaces if _matches(ns, condition.match_type, condition.path)}
+            namespaces = {
+                ns for ns in namespaces if _matches(ns, condition.match_type, condition.path)
+            }
         ordered = sorted(namespaces)
         return ordered[op.offset : op.offset + op.limit]
 

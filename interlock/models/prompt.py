@@ -36,8 +36,8 @@ class SourceWindow:
     ``[n]`` against exactly what the model was shown.
     """
 
-    max_sources: int = 4
-    max_chars: int = 3000
+    max_sources: int = 3
+    max_chars: int = 2000
 
     def select(self, documents: Sequence[Document]) -> list[Document]:
         shown: list[Document] = []

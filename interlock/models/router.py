@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from interlock.state import Plan
+from interlock.state import RequestKind
 
 _CHITCHAT = re.compile(
     r"^\s*(hi|hello|hey|thanks|thank you|good (morning|evening|afternoon)|bye|goodbye|"
@@ -39,7 +39,7 @@ class RequestScore:
     """Difficulty in [0, 1] (1 = needs the large model), the kind, and why."""
 
     score: float
-    kind: Plan["kind"]
+    kind: RequestKind
     reasons: list[str] = field(default_factory=list)
 
 
@@ -62,7 +62,7 @@ class HeuristicClassifier:
         elif words > 20:
             score += 0.15
             reasons.append(f"medium-length request ({words} words)")
-        kind: Plan["kind"] = "lookup"
+        kind: RequestKind = "lookup"
         if parts > 1:
             score += 0.15 * min(parts - 1, 3)
             reasons.append(f"{parts} parts")

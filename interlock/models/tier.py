@@ -58,6 +58,7 @@ class ModelTier:
         timeout_s: float = 60.0,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        frequency_penalty: float = 0.0,
         cost_per_1k_input: float = 0.0,
         cost_per_1k_output: float = 0.0,
     ) -> None:
@@ -69,6 +70,14 @@ class ModelTier:
         self.cost_per_1k_input = cost_per_1k_input
         self.cost_per_1k_output = cost_per_1k_output
         self.urls = list(urls)
+        # No pooled keep-alive connections: llama-server closes a connection after
+        # a streamed response without saying so, and the next call on that pooled
+        # connection fails ("Server disconnected without sending a response"),
+        # seen here on every few calls. A loopback/LAN connect costs well under a
+        # millisecond next to a model call, so the pool opens one per call.
+        self._http = httpx.AsyncClient(
+            timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self._clients = [
             ChatOpenAI(
                 base_url=url,
@@ -78,7 +87,9 @@ class ModelTier:
                 max_retries=0,  # the pool retries, on another replica
                 max_tokens=max_tokens,  # type: ignore[call-arg]
                 temperature=temperature,
+                frequency_penalty=frequency_penalty,
                 stream_usage=True,
+                http_async_client=self._http,
             )
             for url in self.urls
         ]
@@ -99,7 +110,8 @@ class ModelTier:
             began = time.perf_counter()
             try:
                 reply = await client.ainvoke(
-                    list(messages), config={"callbacks": callbacks, "run_name": f"model:{self.name}"}
+                    list(messages),
+                    config={"callbacks": callbacks, "run_name": f"model:{self.name}"},
                 )
             except RETRYABLE as exc:
                 failures.append(f"{url}: {type(exc).__name__}")
@@ -115,13 +127,20 @@ class ModelTier:
                 usage=self._usage(reply.usage_metadata),
                 latency_s=time.perf_counter() - began,
             )
-        raise ModelUnavailable(f"every replica of the {self.name} tier failed: {'; '.join(failures)}")
+        raise ModelUnavailable(
+            f"every replica of the {self.name} tier failed: {'; '.join(failures)}"
+        )
 
     def _usage(self, meta: object) -> Usage:
         tokens_in = int(meta.get("input_tokens", 0)) if isinstance(meta, dict) else 0
         tokens_out = int(meta.get("output_tokens", 0)) if isinstance(meta, dict) else 0
-        cost = tokens_in / 1000 * self.cost_per_1k_input + tokens_out / 1000 * self.cost_per_1k_output
+        cost = (
+            tokens_in / 1000 * self.cost_per_1k_input + tokens_out / 1000 * self.cost_per_1k_output
+        )
         return Usage(calls=1, input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def ahealthy(self, timeout_s: float = 2.0) -> bool:
         """True if any replica lists its models (vLLM and llama-server both serve /models)."""

@@ -11,7 +11,11 @@ from interlock.state import AgentState
 
 class Check:
     def __init__(
-        self, checker: GroundednessChecker, *, threshold: float = 0.5, window: SourceWindow | None = None
+        self,
+        checker: GroundednessChecker,
+        *,
+        threshold: float = 0.5,
+        window: SourceWindow | None = None,
     ) -> None:
         self.checker = checker
         self.threshold = threshold

@@ -13,6 +13,7 @@ generate → check → fallback cycle always ends:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from interlock.models.tier import ModelTier
@@ -66,15 +67,33 @@ def honest_answer(state: AgentState) -> Answer:
             from_cache=False,
         )
     best = documents[0]
-    passage = best["text"].split("\n\n")[0].strip()
+    quote = closest_passage(best["text"], state["question"])
     return Answer(
         text=(
             "The sources do not clearly answer this. The closest passage, from "
-            f"{best['source']} ({best['title']}), says: \"{passage}\""
+            f'{best["source"]} ({best["title"]}), says: "{quote}"'
         ),
         citations=[Citation(id=best["id"], source=best["source"], title=best["title"])],
         from_cache=False,
     )
+
+
+_WORD = re.compile(r"[a-z0-9_]{3,}")
+_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def closest_passage(text: str, question: str, max_chars: int = 300) -> str:
+    """The sentence or line of a chunk sharing the most words with the question.
+
+    Lexical overlap is enough here: the chunk was already ranked relevant by
+    hybrid search; this only picks which part of it to quote.
+    """
+    asked = set(_WORD.findall(question.lower()))
+    pieces = [p.strip(" -*") for p in _SPLIT.split(text) if len(p.strip(" -*")) > 2]
+    if not pieces:
+        return text[:max_chars]
+    best = max(pieces, key=lambda p: len(asked & set(_WORD.findall(p.lower()))))
+    return best if len(best) <= max_chars else best[: max_chars - 1].rstrip() + "…"
 
 
 def after_fallback(state: AgentState) -> str:

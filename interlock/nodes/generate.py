@@ -54,7 +54,9 @@ class Generate:
             "usage": generation.usage,
             "answer": Answer(
                 text=generation.text,
-                citations=[Citation(id=d["id"], source=d["source"], title=d["title"]) for d in cited],
+                citations=[
+                    Citation(id=d["id"], source=d["source"], title=d["title"]) for d in cited
+                ],
                 from_cache=False,
                 model=f"{tier.name}:{generation.model}",
             ),

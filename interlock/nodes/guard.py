@@ -65,8 +65,10 @@ class OutputGuard:
         if answer is None:
             return {}
         verdict = await self.policy.acheck(answer["text"])
-        text = verdict.text if verdict.allowed else (
-            "I can't share that answer: " + "; ".join(verdict.reasons) + "."
+        text = (
+            verdict.text
+            if verdict.allowed
+            else ("I can't share that answer: " + "; ".join(verdict.reasons) + ".")
         )
         final = Answer(
             text=text,
@@ -87,7 +89,7 @@ def _citations(state: AgentState, answer: Answer) -> list[Citation]:
     citations = {c["id"]: c for c in answer["citations"]}
     check = state.get("check")
     documents = {d["id"]: d for d in state.get("documents") or []}
-    for sentence in (check or {}).get("sentences", []):
+    for sentence in check["sentences"] if check else []:
         doc = documents.get(sentence["best_document"] or "")
         if sentence["supported"] and doc and doc["id"] not in citations:
             citations[doc["id"]] = Citation(id=doc["id"], source=doc["source"], title=doc["title"])

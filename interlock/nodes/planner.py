@@ -22,7 +22,9 @@ _PART_SPLIT = re.compile(
     r"\?\s+|;\s+|,?\s+and\s+(?=(?:what|which|how|why|where|when|who|does|do|is|are|can)\b)",
     re.IGNORECASE,
 )
-_FOLLOW_UP = re.compile(r"^(and|what about|how about|also|then|so)\b|\b(it|its|that|this|they)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"^(and|what about|how about|also|then|so)\b|\b(it|its|that|this|they)\b", re.I
+)
 MAX_SUB_QUERIES = 4
 
 
@@ -45,6 +47,4 @@ class Planner:
         ]
         if previous and len(question.split()) <= 8 and _FOLLOW_UP.search(question):
             parts = [f"{previous[-1]} {part}" for part in parts]
-        return {
-            "plan": Plan(kind=kind, needs_retrieval=kind != "chitchat", sub_queries=parts)
-        }
+        return {"plan": Plan(kind=kind, needs_retrieval=kind != "chitchat", sub_queries=parts)}

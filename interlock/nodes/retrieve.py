@@ -40,7 +40,9 @@ class RecallMemories:
         if not self.top_k:
             return {"memories": []}
         items = await self.store.asearch(
-            ("memories", state.get("user_id", "anonymous")), query=state["question"], limit=self.top_k
+            ("memories", state.get("user_id", "anonymous")),
+            query=state["question"],
+            limit=self.top_k,
         )
         return {
             "memories": [

@@ -40,9 +40,11 @@ class Route:
             f"difficulty {scored.score:.2f} {'>=' if tier == 'large' else '<'} "
             f"threshold {self.threshold:.2f} ({', '.join(scored.reasons)})"
         )
-        prompt_chars = len(state["question"]) + sum(
-            len(d["text"]) for d in state.get("documents") or []
-        ) + sum(len(str(m.content)) for m in state.get("messages", []))
+        prompt_chars = (
+            len(state["question"])
+            + sum(len(d["text"]) for d in state.get("documents") or [])
+            + sum(len(str(m.content)) for m in state.get("messages", []))
+        )
         needed = prompt_chars // CHARS_PER_TOKEN + self.answer_tokens
         small = self.tiers.get("small")
         if tier == "small" and small is not None and needed > small.context_window:

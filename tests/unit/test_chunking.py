@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from interlock.memory.chunking import chunk_text
 
 DOC = """# Guide
@@ -38,7 +40,7 @@ def test_long_sections_split_with_overlap() -> None:
     paragraphs = [f"Paragraph {i} " + "word " * 40 for i in range(6)]
     chunks = chunk_text("# T\n\n" + "\n\n".join(paragraphs), "t.md", max_chars=500)
     assert len(chunks) > 1
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert before.text.split("\n\n")[-1] == after.text.split("\n\n")[0]
 
 

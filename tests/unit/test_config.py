@@ -26,7 +26,9 @@ def test_bad_url_is_refused_with_the_variable_name(monkeypatch: pytest.MonkeyPat
     assert "not an http(s) URL" in str(info.value)
 
 
-def test_negative_timeout_is_refused_with_the_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_negative_timeout_is_refused_with_the_variable_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("INTERLOCK_MODEL_TIMEOUT_S", "-1")
     with pytest.raises(ConfigError, match="INTERLOCK_MODEL_TIMEOUT_S"):
         Settings.load()

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage
 
 from interlock.memory.response_cache import conversation_context, normalise
 from interlock.nodes.remember import extract_facts
 from interlock.tools.calculator import calculator, evaluate
-from langchain_core.messages import AIMessage, HumanMessage
 
 
 def test_calculator_is_exact_and_refuses_code() -> None:

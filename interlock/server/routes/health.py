@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
 async def readyz(request: Request) -> JSONResponse:
-    """Redis, LanceDB and at least one model replica per tier reachable; else 503 naming what is down."""
+    """Redis, LanceDB and a model replica per tier reachable; else 503 naming what is down."""
     components = await request.app.state.agent.readiness()
     ready = all(v == "ok" for v in components.values())
     return JSONResponse(

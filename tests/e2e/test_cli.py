@@ -1,0 +1,95 @@
+"""The `interlock` command as a user runs it, embedded stack included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.servers import ServerProcess, alive, children_of
+
+
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "interlock.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def embedded_env(redis_url: str, prefix: str, tmp_path: Path) -> dict[str, str]:
+    """No model URL: the command must start (and stop) its own llama-server."""
+    env = {
+        "INTERLOCK_REDIS_URL": redis_url,
+        "INTERLOCK_REDIS_PREFIX": prefix,
+        "INTERLOCK_LANCEDB_URI": str(tmp_path / "lancedb"),
+        "INTERLOCK_DATA_DIR": str(tmp_path / "data"),
+    }
+    for name in ("INTERLOCK_SMALL_MODEL_URLS", "INTERLOCK_LARGE_MODEL_URLS"):
+        os.environ.pop(name, None)
+    return env
+
+
+def llama_servers() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"llama-server" in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_ask_answers_on_the_embedded_stack_and_leaves_no_model_server(
+    embedded_env: dict[str, str],
+) -> None:
+    before = llama_servers()
+    result = run_cli("ask", "Which port does interlock listen on by default?", env=embedded_env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Sources:" in out and "sample_kb/" in out
+    assert "Route: " in out
+    assert "Time per node (ms):" in out and "generate" in out and "total" in out
+    assert llama_servers() == before, "the embedded llama-server outlived the command"
+
+
+def test_cli_errors_are_one_line_with_a_reason(embedded_env: dict[str, str]) -> None:
+    empty = run_cli("ask", "   ", env=embedded_env)
+    assert empty.returncode == 2 and "question is empty" in empty.stderr
+    assert "Traceback" not in empty.stderr
+    bad = run_cli("ask", "hi", env={**embedded_env, "INTERLOCK_MODEL_TIMEOUT_S": "-3"})
+    assert bad.returncode == 2 and "INTERLOCK_MODEL_TIMEOUT_S" in bad.stderr
+    missing = run_cli("ingest", "/no/such/folder", env=embedded_env)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+def test_ctrl_c_on_serve_stops_everything_it_started(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = ServerProcess(embedded_env, tmp_path / "serve.log").start()
+    assert server.proc is not None
+    children = children_of(server.proc.pid)
+    model_servers = [pid for pid in children if pid in llama_servers()]
+    assert model_servers, "serve should have started an embedded llama-server"
+    answer = httpx.post(
+        f"{server.url}/v1/agent/invoke", json={"question": "What is interlock?"}, timeout=120
+    )
+    assert answer.status_code == 200, answer.text
+    code = server.interrupt()
+    assert code == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in model_servers):
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in model_servers), "orphan llama-server after Ctrl-C"

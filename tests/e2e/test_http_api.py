@@ -1,0 +1,126 @@
+"""The HTTP agent endpoint, driven over real HTTP against `interlock serve` processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from interlock.embedded.model_server import LlamaServer
+from tests.e2e.servers import ServerProcess
+
+
+@pytest.fixture
+def server_env(redis_url: str, prefix: str, llama: LlamaServer, tmp_path: Path) -> dict[str, str]:
+    return {
+        "INTERLOCK_REDIS_URL": redis_url,
+        "INTERLOCK_REDIS_PREFIX": prefix,
+        "INTERLOCK_LANCEDB_URI": str(tmp_path / "lancedb"),
+        "INTERLOCK_DATA_DIR": str(tmp_path / "data"),
+        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
+        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
+    }
+
+
+@pytest.fixture
+def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(server_env, tmp_path / "server.log").start()
+    yield proc
+    proc.stop()
+
+
+def invoke(url: str, **body: object) -> httpx.Response:
+    return httpx.post(f"{url}/v1/agent/invoke", json=body, timeout=120)
+
+
+def test_invoke_answers_with_citations_and_metadata(server: ServerProcess) -> None:
+    response = invoke(server.url, question="Which port does interlock listen on by default?")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["answer"] and body["thread_id"]
+    assert body["citations"] and body["citations"][0]["source"].startswith("sample_kb/")
+    assert body["route"]["tier"] in ("small", "large") and body["route"]["reason"]
+    assert "generate" in body["timings_ms"]
+    assert httpx.get(f"{server.url}/readyz").json()["ready"] is True
+
+
+def test_bad_input_gets_4xx_with_a_reason(server: ServerProcess) -> None:
+    url = server.url
+    empty = invoke(url, question="  ")
+    assert empty.status_code == 422 and "empty" in empty.json()["error"]["reason"]
+    missing = invoke(url)
+    assert missing.status_code == 422 and "question" in missing.json()["error"]["reason"]
+    huge = invoke(url, question="x" * 1_000_000)
+    assert huge.status_code == 413 and "INTERLOCK_MAX_BODY_BYTES" in huge.json()["error"]["reason"]
+    long = invoke(url, question="x" * 9000)
+    assert (
+        long.status_code == 413 and "INTERLOCK_MAX_QUESTION_CHARS" in long.json()["error"]["reason"]
+    )
+    bad_utf8 = httpx.post(
+        f"{url}/v1/agent/invoke",
+        content=b'{"question": "caf\xe9"}',
+        headers={"content-type": "application/json"},
+    )
+    assert 400 <= bad_utf8.status_code < 500 and bad_utf8.json()["error"]["reason"]
+    not_json = httpx.post(
+        f"{url}/v1/agent/invoke", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422 and "JSON" in not_json.json()["error"]["reason"]
+    unknown = invoke(url, question="hello", thread_id="does-not-exist")
+    assert unknown.status_code == 404 and "does not exist" in unknown.json()["error"]["reason"]
+    assert httpx.get(f"{url}/v1/threads/does-not-exist").status_code == 404
+    for response in (empty, missing, huge, long, bad_utf8, not_json, unknown):
+        assert "Traceback" not in response.text
+
+
+def test_conversation_continues_across_a_server_restart(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    first = ServerProcess(server_env, tmp_path / "first.log").start()
+    try:
+        one = invoke(first.url, question="What is interlock?").json()
+    finally:
+        first.stop()
+    second = ServerProcess(server_env, tmp_path / "second.log").start()
+    try:
+        two = invoke(second.url, question="What does the planner do?", thread_id=one["thread_id"])
+        assert two.status_code == 200, two.text
+        thread = httpx.get(f"{second.url}/v1/threads/{one['thread_id']}").json()
+    finally:
+        second.stop()
+    roles = [m["role"] for m in thread["messages"]]
+    assert roles == ["human", "ai", "human", "ai"]
+    assert thread["messages"][0]["content"] == "What is interlock?"
+
+
+def test_redis_down_and_model_down_are_503_with_the_component(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **server_env,
+        "INTERLOCK_SMALL_MODEL_URLS": "http://127.0.0.1:9/v1",
+        "INTERLOCK_LARGE_MODEL_URLS": "http://127.0.0.1:9/v1",
+    }
+    proc = ServerProcess(env, tmp_path / "nomodel.log").start()
+    try:
+        response = invoke(proc.url, question="What is interlock?")
+        assert response.status_code == 503 and "model" in response.json()["error"]["reason"]
+        assert response.headers.get("retry-after")
+        ready = httpx.get(f"{proc.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["components"]["model:small"] == "no replica reachable"
+        assert ready.json()["components"]["redis"] == "ok"
+    finally:
+        proc.stop()
+    env = {**server_env, "INTERLOCK_REDIS_URL": "redis://127.0.0.1:1/0"}
+    proc = ServerProcess(env, tmp_path / "noredis.log").start()
+    try:
+        response = invoke(proc.url, question="What is interlock?")
+        assert response.status_code == 503 and "redis" in response.json()["error"]["reason"]
+        assert (
+            httpx.get(f"{proc.url}/readyz").json()["components"]["redis"].startswith("unreachable")
+        )
+    finally:
+        proc.stop()
