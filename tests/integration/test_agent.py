@@ -15,7 +15,20 @@ from interlock.errors import (
 )
 from interlock.memory.embeddings import MiniLMEmbeddings
 
-PATH = ["guard_in", "planner", "cache", "retrieve", "recall", "route", "generate", "check"]
+PATH = ["guard_in", "planner", "cache", {"retrieve", "recall"}, "route", "generate", "check"]
+
+
+def node_order(timings: dict[str, float]) -> list[object]:
+    """Node names in finishing order, with the parallel retrieval branches as one set."""
+    order: list[object] = []
+    for node in timings:
+        if node in ("retrieve", "recall"):
+            if not order or not isinstance(order[-1], set):
+                order.append(set())
+            order[-1].add(node)  # type: ignore[union-attr]
+        else:
+            order.append(node)
+    return order
 
 
 async def test_answers_a_sample_question_with_citations(agent: Agent) -> None:
@@ -31,7 +44,7 @@ async def test_answers_a_sample_question_with_citations(agent: Agent) -> None:
         "unsupported",
         "not_applicable",
     )
-    assert list(result.timings_ms)[: len(PATH)] == PATH
+    assert node_order(result.timings_ms)[: len(PATH)] == PATH
     assert "guard_out" in result.timings_ms and "remember" in result.timings_ms
     assert result.usage["calls"] >= 1 and result.usage["output_tokens"] > 0
     assert [g["stage"] for g in result.guards] == ["input", "output"]
@@ -56,12 +69,19 @@ async def test_conversation_survives_a_restart(
 
 
 async def test_same_question_is_served_from_cache(agent: Agent) -> None:
-    first = await agent.ask("What does the check node do?")
-    if first.check is None or first.check["verdict"] == "unsupported":
-        pytest.skip("the 135M model's answer was not supported, so it was (rightly) not cached")
-    second = await agent.ask("what does the CHECK node do")
+    """Small talk needs no sources (check: not applicable), so its answer is cached."""
+    first = await agent.ask("Hello!")
+    assert first.check is not None and first.check["verdict"] == "not_applicable"
+    second = await agent.ask("  hello ")
     assert second.from_cache and second.answer == first.answer
     assert "generate" not in second.timings_ms and second.usage["calls"] == 0
+
+
+async def test_unsupported_answers_are_not_cached(agent: Agent) -> None:
+    first = await agent.ask("What is the airspeed of an unladen swallow?")
+    assert first.check is not None
+    second = await agent.ask("What is the airspeed of an unladen swallow?")
+    assert second.from_cache == (first.check["verdict"] != "unsupported")
 
 
 async def test_prompt_injection_is_refused_before_any_model_call(agent: Agent) -> None:

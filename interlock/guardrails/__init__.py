@@ -1,0 +1,1 @@
+"""Guardrails: guardrails-ai validators and policies, and the groundedness check."""
