@@ -50,7 +50,7 @@ class Counter(TypedDict):
     items: Annotated[list[str], operator.add]
 
 
-def counting_graph(saver: RedisCheckpointSaver):  # noqa: ANN201 - a compiled graph
+def counting_graph(saver: RedisCheckpointSaver):
     graph = StateGraph(Counter)
     graph.add_node("a", lambda s: {"items": ["a"]})
     graph.add_node("b", lambda s: {"items": ["b"]})
