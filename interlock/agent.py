@@ -151,6 +151,8 @@ class Agent:
                 "which start the embedded model server",
             )
         embeddings = embeddings or MiniLMEmbeddings()
+        # Load the embedding model now (seconds), not inside the first request.
+        await embeddings.aencode(["warm up"])
         client = aioredis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
         )

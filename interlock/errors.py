@@ -46,4 +46,4 @@ class ServiceUnavailable(InterlockError):
 
 class ModelUnavailable(ServiceUnavailable):
     def __init__(self, reason: str) -> None:
-        super().__init__("model", reason)
+        super().__init__("model", reason.removeprefix("model unavailable: "))

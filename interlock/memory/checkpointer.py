@@ -1,46 +1,63 @@
 """A LangGraph checkpointer on plain Redis commands.
 
-Why not ``langgraph-checkpoint-redis``: it needs the RedisJSON and
-RediSearch modules (Redis Stack / Redis 8). On Redis OSS 7.0 without
-modules — what managed services such as ElastiCache or Memorystore offer,
-and what runs on this project's machines — it fails with ``unknown command
-'FT.INFO'``. This saver uses only strings, hashes, sets and sorted sets, so
-it runs on Redis 6/7 and Valkey as they are.
+Why this exists: the official ``langgraph-checkpoint-redis`` package builds its
+storage on RedisJSON and RediSearch. Against a plain Redis 7.0 (what managed
+Redis/Valkey services usually offer, and what Redis OSS ships) it fails at
+start-up with ``unknown command 'FT.INFO'``. This saver uses only core data
+types (hashes, sets, sorted sets) and MULTI/EXEC, so it runs on Redis OSS 6/7
+and Valkey without any module.
 
-Key layout (``{p}`` is the prefix; thread ids and namespaces are
-percent-encoded so no id can forge another's key; the thread sits in a
-``{hash tag}`` so every key of a thread lands in one Redis Cluster slot):
+Key layout (``<thread>``, ``<ns>`` and ``<id>`` are percent-encoded so a ``:``
+inside a namespace such as ``child:1`` can never make two keys collide)::
 
-* ``{p}:ckpt:{thread}:{ns}`` — sorted set of checkpoint ids. Ids are uuid6,
-  monotonic, so lexical order is time order (all scores are 0).
-* ``{p}:ckpt:{thread}:{ns}:{id}`` — hash: the serialized checkpoint (with
-  its channel values), its metadata and its parent id.
-* ``{p}:writes:{thread}:{ns}:{id}`` — hash of pending writes, one field per
-  (task, index), the value msgpack-encoded.
-* ``{p}:thread:{thread}`` — set of the thread's namespaces, so a thread can
-  be found (``thread_exists``) and deleted whole.
+    {prefix}:checkpoint:{<thread>}:namespaces          SET  namespaces holding checkpoints
+    {prefix}:checkpoint:{<thread>}:keys                SET  every other key of the thread
+    {prefix}:checkpoint:{<thread>}:ns:<ns>:index       ZSET checkpoint ids, all score 0
+    {prefix}:checkpoint:{<thread>}:ns:<ns>:blobs       HASH [channel, version] -> value
+    {prefix}:checkpoint:{<thread>}:ns:<ns>:cp:<id>     HASH checkpoint, metadata, parent
+    {prefix}:checkpoint:{<thread>}:ns:<ns>:writes:<id> HASH [task_id, idx] -> pending write
 
-Atomicity: ``put`` and ``put_writes`` each queue all their commands in one
-MULTI/EXEC transaction, so a crash between two writes never leaves a
-checkpoint half-written; readers skip an id whose hash is absent.
+Why this shape:
 
-TTL (optional): each write sets the TTL on the thread's index keys and on
-the checkpoint it wrote; reading the latest checkpoint refreshes them.
-Older checkpoints of an active thread may expire before the newest, which
-history listings simply skip.
+* Checkpoint ids are uuid6, so their string order is their time order; with
+  every score 0, ``ZREVRANGEBYLEX`` gives "newest first" and ``before=`` cursors
+  without a second ordering field.
+* Channel values live in a per-namespace blob hash keyed by (channel, version),
+  as in ``InMemorySaver`` and the Postgres saver: a step stores only the
+  channels it changed, so a long conversation is not copied into every one of
+  its checkpoints (which would make a thread's storage grow quadratically).
+* The ``{<thread>}`` hash tag puts all keys of a thread in one cluster slot, so
+  the MULTI/EXEC transactions below also work on a Redis/Valkey cluster.
+* The ``keys`` registry is written in the same transaction as the keys it names,
+  so ``delete_thread`` and the TTL refresh reach every key of a thread, including
+  writes stored for a checkpoint whose ``put`` has not landed yet (LangGraph
+  may send ``put_writes`` concurrently with the ``put`` of the same checkpoint).
 
-Storage: each checkpoint stores its full channel values (no per-channel
-blob deduplication yet), which is simple and atomic; a thread's history
-therefore grows with its number of steps.
+Stored values are ``<json header>\\n<serde bytes>``: the header carries the serde
+type tag (and, for writes, task id, index, channel and task path), so the
+payload stays whatever ``self.serde`` produced, byte for byte.
+
+Atomicity: every ``put`` and ``put_writes`` is one MULTI/EXEC, so a process that
+dies mid-write leaves either all or none of that write: the index never lists a
+checkpoint whose hash or blobs are missing.
+
+TTL: with ``ttl_seconds`` set, every ``put``/``put_writes``/``get_tuple`` resets
+the expiry of *all* keys of the thread to the same value, so a thread expires
+as a whole, never leaving an index that points at expired checkpoints or blobs.
+The cost is one EXPIRE per key of the thread per write, pipelined; that is the
+price of a thread that is either fully readable or gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+import builtins
+import json
+import random
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-import ormsgpack
 import redis
 import redis.asyncio as aioredis
 from langchain_core.runnables import RunnableConfig
@@ -51,27 +68,107 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    PendingWrite,
     get_checkpoint_id,
     get_checkpoint_metadata,
+    writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-_SEP = "\x00"
-Scopes = list[tuple[str, str]]  # (thread id, namespace) pairs; named outside the class,
-# where ``list`` is still the builtin and not the saver's ``list`` method
+__all__ = ["RedisCheckpointSaver"]
+
+# How many checkpoints one round trip loads while listing: bounds memory and
+# latency of a page without making a long history cost one round trip each.
+_LIST_BATCH = 100
+# Serde type tag of a channel that has a version but no value (InMemorySaver's too).
+_EMPTY = "empty"
+
+_Cmd = tuple[Any, ...]
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="")
+def _quote(part: str) -> str:
+    return quote(part, safe="")
 
 
-def _s(value: Any) -> str:
-    """Redis replies are bytes (the clients are built without decode_responses)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _pack(header: Sequence[Any], data: bytes) -> bytes:
+    # json.dumps escapes newlines, so the first b"\n" always ends the header.
+    return json.dumps(list(header), separators=(",", ":")).encode() + b"\n" + data
 
 
-class RedisCheckpointSaver(BaseCheckpointSaver[int]):
-    """Checkpoints and pending writes of LangGraph threads, in plain Redis."""
+def _unpack(raw: bytes) -> tuple[list[Any], bytes]:
+    header, _, data = raw.partition(b"\n")
+    return json.loads(header), data
+
+
+def _blob_field(channel: str, version: str | int | float) -> str:
+    # JSON keeps 1 and "1" apart, as InMemorySaver's tuple keys do.
+    return json.dumps([channel, version], separators=(",", ":"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _flatten(mapping: Mapping[str, Any]) -> list[Any]:
+    flat: list[Any] = []
+    for key, value in mapping.items():
+        flat += [key, value]
+    return flat
+
+
+def _batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+@dataclass(frozen=True, order=True)
+class _Ref:
+    """Address of one stored checkpoint; sorts by id first, so newest last."""
+
+    checkpoint_id: str
+    thread_id: str
+    ns: str
+
+
+@dataclass
+class _Loaded:
+    """A checkpoint read from its hash, waiting for its channel values."""
+
+    ref: _Ref
+    checkpoint: dict[str, Any]
+    metadata: CheckpointMetadata
+    parent_id: str | None
+    pending_writes: list[PendingWrite]
+    blob_fields: list[str]
+    blob_channels: list[str]
+
+
+class RedisCheckpointSaver(BaseCheckpointSaver[str]):
+    """LangGraph checkpointer storing threads in plain Redis (see the module doc).
+
+    Sync methods (``get_tuple``, ``list``, ``put``...) use ``client``, async ones
+    (``aget_tuple``, ``alist``, ``aput``...) use ``aclient``: LangGraph calls the
+    sync family from ``invoke`` and the async one from ``ainvoke``, and an
+    asyncio client cannot serve the first nor a blocking client the second
+    without stalling the event loop. Give the one(s) your code path needs.
+
+    ``close``/``aclose`` close only the clients this saver created itself
+    (``from_url``); clients passed in belong to the caller, who may share them.
+    """
 
     def __init__(
         self,
@@ -83,185 +180,367 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         serde: SerializerProtocol | None = None,
     ) -> None:
         super().__init__(serde=serde)
+        if client is None and aclient is None:
+            raise ValueError("RedisCheckpointSaver needs a client, an aclient, or both")
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive or None, got {ttl_seconds}")
+        for given in (client, aclient):
+            if given is not None and given.connection_pool.connection_kwargs.get(
+                "decode_responses"
+            ):
+                # Serialized checkpoints are binary (msgpack): decoding them as
+                # text would fail or corrupt them.
+                raise ValueError("RedisCheckpointSaver needs clients with decode_responses=False")
         self.client = client
         self.aclient = aclient
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+        self._owns_clients = False
 
     @classmethod
     def from_url(
-        cls, url: str, *, prefix: str = "interlock", ttl_seconds: int | None = None
+        cls,
+        url: str,
+        *,
+        prefix: str = "interlock",
+        ttl_seconds: int | None = None,
+        serde: SerializerProtocol | None = None,
+        **client_kwargs: Any,
     ) -> RedisCheckpointSaver:
-        options: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
-        return cls(
-            client=redis.Redis.from_url(url, **options),
-            aclient=aioredis.Redis.from_url(url, **options),
+        """A saver with its own sync and async clients, so a graph can be run
+        with either ``invoke`` or ``ainvoke``; ``close``/``aclose`` release them.
+
+        Timeouts default to a few seconds so an unreachable Redis surfaces as an
+        error the caller can report instead of a request that hangs.
+        """
+        client_kwargs["decode_responses"] = False
+        client_kwargs.setdefault("socket_connect_timeout", 2.0)
+        client_kwargs.setdefault("socket_timeout", 5.0)
+        saver = cls(
+            client=redis.Redis.from_url(url, **client_kwargs),
+            aclient=aioredis.Redis.from_url(url, **client_kwargs),
             prefix=prefix,
             ttl_seconds=ttl_seconds,
+            serde=serde,
         )
+        saver._owns_clients = True
+        return saver
 
     def close(self) -> None:
-        if self.client is not None:
+        """Release the sync client if this saver created it (the async one needs ``aclose``)."""
+        if self._owns_clients and self.client is not None:
             self.client.close()
 
     async def aclose(self) -> None:
-        if self.aclient is not None:
-            await self.aclient.aclose()
-        self.close()
+        """Release both clients if this saver created them."""
+        if self._owns_clients:
+            if self.aclient is not None:
+                await self.aclient.aclose()
+            if self.client is not None:
+                self.client.close()
 
-    # -- keys ------------------------------------------------------------------------
-    def _thread_tag(self, thread_id: str) -> str:
-        return "{" + _q(thread_id) + "}"
-
-    def _index_key(self, thread_id: str, ns: str) -> str:
-        return f"{self.prefix}:ckpt:{self._thread_tag(thread_id)}:{_q(ns)}"
-
-    def _checkpoint_key(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
-        return f"{self._index_key(thread_id, ns)}:{checkpoint_id}"
-
-    def _writes_key(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
-        return f"{self.prefix}:writes:{self._thread_tag(thread_id)}:{_q(ns)}:{checkpoint_id}"
-
-    def _thread_key(self, thread_id: str) -> str:
-        return f"{self.prefix}:thread:{self._thread_tag(thread_id)}"
-
+    # -- clients -------------------------------------------------------------------
     def _sync(self) -> redis.Redis:
         if self.client is None:
-            raise RuntimeError("RedisCheckpointSaver was built without a sync client")
+            raise RuntimeError(
+                "RedisCheckpointSaver has no sync client: sync methods (invoke, get_state, "
+                "get_tuple, list, put...) need RedisCheckpointSaver(client=redis.Redis(...)) "
+                "or RedisCheckpointSaver.from_url(...)"
+            )
         return self.client
 
     def _async(self) -> aioredis.Redis:
         if self.aclient is None:
-            raise RuntimeError("RedisCheckpointSaver was built without an async client")
+            raise RuntimeError(
+                "RedisCheckpointSaver has no async client: async methods (ainvoke, aget_state, "
+                "aget_tuple, alist, aput...) need RedisCheckpointSaver(aclient="
+                "redis.asyncio.Redis(...)) or RedisCheckpointSaver.from_url(...)"
+            )
         return self.aclient
 
-    # -- shared planning (the same commands for the sync and async clients) ------------
-    def _queue_put(
+    # -- keys ----------------------------------------------------------------------
+    def _thread_prefix(self, thread_id: str) -> str:
+        return f"{self.prefix}:checkpoint:{{{_quote(thread_id)}}}"
+
+    def _registry_key(self, thread_id: str) -> str:
+        return f"{self._thread_prefix(thread_id)}:keys"
+
+    def _namespaces_key(self, thread_id: str) -> str:
+        return f"{self._thread_prefix(thread_id)}:namespaces"
+
+    def _ns_prefix(self, thread_id: str, ns: str) -> str:
+        return f"{self._thread_prefix(thread_id)}:ns:{_quote(ns)}"
+
+    def _index_key(self, thread_id: str, ns: str) -> str:
+        return f"{self._ns_prefix(thread_id, ns)}:index"
+
+    def _blobs_key(self, thread_id: str, ns: str) -> str:
+        return f"{self._ns_prefix(thread_id, ns)}:blobs"
+
+    def _checkpoint_key(self, ref: _Ref) -> str:
+        return f"{self._ns_prefix(ref.thread_id, ref.ns)}:cp:{_quote(ref.checkpoint_id)}"
+
+    def _writes_key(self, ref: _Ref) -> str:
+        return f"{self._ns_prefix(ref.thread_id, ref.ns)}:writes:{_quote(ref.checkpoint_id)}"
+
+    def _threads_pattern(self) -> str:
+        return f"{_glob_escape(self.prefix)}:checkpoint:{{*}}:namespaces"
+
+    def _thread_from_namespaces_key(self, key: bytes | str) -> str:
+        head = f"{self.prefix}:checkpoint:{{"
+        return unquote(_text(key)[len(head) : -len("}:namespaces")])
+
+    # -- serialization -------------------------------------------------------------
+    def _dump(self, obj: Any) -> bytes:
+        type_, data = self.serde.dumps_typed(obj)
+        return _pack([type_], data)
+
+    def _load(self, raw: bytes) -> Any:
+        header, data = _unpack(raw)
+        return self.serde.loads_typed((header[0], data))
+
+    # -- command plans shared by the sync and async paths ---------------------------
+    def _expire_cmds(self, thread_id: str, keys: Iterable[bytes | str]) -> list[_Cmd]:
+        if self.ttl_seconds is None:
+            return []
+        every = {_text(k) for k in keys}
+        every.update((self._registry_key(thread_id), self._namespaces_key(thread_id)))
+        return [("EXPIRE", key, self.ttl_seconds) for key in sorted(every)]
+
+    def _put_cmds(
         self,
-        pipe: Any,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
-    ) -> RunnableConfig:
-        thread_id = config["configurable"]["thread_id"]
-        ns = config["configurable"].get("checkpoint_ns", "")
-        parent = config["configurable"].get("checkpoint_id") or ""
-        ctype, cbytes = self.serde.dumps_typed(checkpoint)
-        mtype, mbytes = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-        key = self._checkpoint_key(thread_id, ns, checkpoint["id"])
-        pipe.hset(
-            key,
-            mapping={
-                "type": ctype,
-                "checkpoint": cbytes,
-                "mtype": mtype,
-                "metadata": mbytes,
-                "parent": parent,
-            },
-        )
-        pipe.zadd(self._index_key(thread_id, ns), {checkpoint["id"]: 0})
-        pipe.sadd(self._thread_key(thread_id), ns)
-        self._queue_expire(pipe, thread_id, ns, key)
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": ns,
-                "checkpoint_id": checkpoint["id"],
-            }
+        new_versions: ChannelVersions,
+    ) -> tuple[_Ref, list[_Cmd], list[str]]:
+        conf = config["configurable"]
+        ref = _Ref(checkpoint["id"], str(conf["thread_id"]), conf.get("checkpoint_ns") or "")
+        stored: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values", {}) or {}
+        blobs: dict[str, bytes] = {}
+        for channel, version in new_versions.items():
+            blobs[_blob_field(channel, version)] = (
+                self._dump(values[channel]) if channel in values else _pack([_EMPTY], b"")
+            )
+        fields = {
+            "checkpoint": self._dump(stored),
+            "metadata": self._dump(get_checkpoint_metadata(config, metadata)),
+            "parent": conf.get("checkpoint_id") or "",
         }
+        index_key = self._index_key(ref.thread_id, ref.ns)
+        blobs_key = self._blobs_key(ref.thread_id, ref.ns)
+        checkpoint_key = self._checkpoint_key(ref)
+        new_keys = [index_key, checkpoint_key]
+        cmds: list[_Cmd] = []
+        if blobs:
+            cmds.append(("HSET", blobs_key, *_flatten(blobs)))
+            new_keys.append(blobs_key)
+        cmds += [
+            ("HSET", checkpoint_key, *_flatten(fields)),
+            ("ZADD", index_key, 0, ref.checkpoint_id),
+            ("SADD", self._namespaces_key(ref.thread_id), ref.ns),
+            ("SADD", self._registry_key(ref.thread_id), *new_keys),
+        ]
+        return ref, cmds, new_keys
 
-    def _queue_writes(
+    def _put_writes_cmds(
         self,
-        pipe: Any,
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> None:
-        thread_id = config["configurable"]["thread_id"]
-        ns = config["configurable"].get("checkpoint_ns", "")
-        checkpoint_id = config["configurable"]["checkpoint_id"]
-        key = self._writes_key(thread_id, ns, checkpoint_id)
-        for idx, (channel, value) in enumerate(writes):
-            write_idx = WRITES_IDX_MAP.get(channel, idx)
-            vtype, vbytes = self.serde.dumps_typed(value)
-            packed = ormsgpack.packb([task_id, channel, vtype, vbytes, task_path, write_idx])
-            field = f"{task_id}{_SEP}{write_idx}"
-            # Special channels (errors, interrupts…) overwrite; regular writes are
-            # idempotent: a retried task must not replace what was recorded first.
-            if write_idx < 0:
-                pipe.hset(key, field, packed)
-            else:
-                pipe.hsetnx(key, field, packed)
-        self._queue_expire(pipe, thread_id, ns, key)
+    ) -> tuple[str, list[_Cmd], str]:
+        conf = config["configurable"]
+        ref = _Ref(conf["checkpoint_id"], str(conf["thread_id"]), conf.get("checkpoint_ns") or "")
+        writes_key = self._writes_key(ref)
+        cmds: list[_Cmd] = []
+        for position, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, position)
+            type_, data = self.serde.dumps_typed(value)
+            field = json.dumps([task_id, idx], separators=(",", ":"))
+            raw = _pack([task_id, idx, channel, type_, task_path], data)
+            # Special channels (error, interrupt, resume...) replace the previous
+            # value; a regular write is kept as first stored, so a retried task
+            # cannot change what its first attempt already recorded.
+            cmds.append(("HSET" if idx < 0 else "HSETNX", writes_key, field, raw))
+        cmds.append(("SADD", self._registry_key(ref.thread_id), writes_key))
+        return ref.thread_id, cmds, writes_key
 
-    def _queue_expire(self, pipe: Any, thread_id: str, ns: str, *keys: str) -> None:
-        if self.ttl_seconds:
-            for key in (self._index_key(thread_id, ns), self._thread_key(thread_id), *keys):
-                pipe.expire(key, self.ttl_seconds)
-
-    def _tuple(
+    def _decode(
         self,
-        thread_id: str,
-        ns: str,
-        checkpoint_id: str,
-        saved: dict[bytes, bytes],
-        writes: dict[bytes, bytes],
-    ) -> CheckpointTuple:
-        checkpoint: Checkpoint = self.serde.loads_typed((_s(saved[b"type"]), saved[b"checkpoint"]))
-        metadata: CheckpointMetadata = self.serde.loads_typed(
-            (_s(saved[b"mtype"]), saved[b"metadata"])
-        )
-        decoded = [ormsgpack.unpackb(raw) for raw in writes.values()]
-        decoded.sort(key=lambda w: (w[4], w[0], w[5]))  # task path, task id, index
-        parent = _s(saved.get(b"parent", b""))
-        return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": checkpoint_id,
-                }
-            },
+        ref: _Ref,
+        checkpoint_hash: Mapping[bytes, bytes],
+        writes_hash: Mapping[bytes, bytes],
+        filter: Mapping[str, Any] | None,
+    ) -> _Loaded | None:
+        raw_checkpoint = checkpoint_hash.get(b"checkpoint")
+        raw_metadata = checkpoint_hash.get(b"metadata")
+        if raw_checkpoint is None or raw_metadata is None:
+            return None  # deleted or expired between reading the index and the hash
+        metadata: CheckpointMetadata = self._load(raw_metadata)
+        if filter and not all(metadata.get(k) == v for k, v in filter.items()):
+            return None
+        checkpoint: dict[str, Any] = self._load(raw_checkpoint)
+        ordered: list[tuple[tuple[str, str, int], PendingWrite]] = []
+        for raw in writes_hash.values():
+            header, data = _unpack(raw)
+            task_id, idx, channel, type_, task_path = header
+            value = self.serde.loads_typed((type_, data))
+            ordered.append((writes_sort_key(task_path, task_id, idx), (task_id, channel, value)))
+        ordered.sort(key=lambda item: item[0])
+        versions: ChannelVersions = checkpoint.get("channel_versions", {})
+        return _Loaded(
+            ref=ref,
             checkpoint=checkpoint,
             metadata=metadata,
-            parent_config=(
-                {
-                    "configurable": {
-                        "thread_id": thread_id,
-                        "checkpoint_ns": ns,
-                        "checkpoint_id": parent,
-                    }
-                }
-                if parent
-                else None
-            ),
-            pending_writes=[(w[0], w[1], self.serde.loads_typed((w[2], w[3]))) for w in decoded],
+            parent_id=_text(checkpoint_hash.get(b"parent", b"")) or None,
+            pending_writes=[write for _, write in ordered],
+            blob_fields=[_blob_field(ch, v) for ch, v in versions.items()],
+            blob_channels=list(versions),
         )
 
-    @staticmethod
-    def _matches(metadata: CheckpointMetadata, filter: dict[str, Any] | None) -> bool:
-        return not filter or all(metadata.get(k) == v for k, v in filter.items())
+    def _finish(self, loaded: _Loaded, blobs: Sequence[bytes | None]) -> CheckpointTuple:
+        values: dict[str, Any] = {}
+        for channel, raw in zip(loaded.blob_channels, blobs, strict=True):
+            if raw is None:
+                continue  # never stored (InMemorySaver skips these too)
+            header, data = _unpack(raw)
+            if header[0] == _EMPTY:
+                continue
+            values[channel] = self.serde.loads_typed((header[0], data))
+        ref = loaded.ref
+        checkpoint: Checkpoint = {**loaded.checkpoint, "channel_values": values}  # type: ignore[typeddict-item]
+        return CheckpointTuple(
+            config=_config(ref.thread_id, ref.ns, ref.checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=loaded.metadata,
+            parent_config=(
+                _config(ref.thread_id, ref.ns, loaded.parent_id) if loaded.parent_id else None
+            ),
+            pending_writes=loaded.pending_writes,
+        )
 
-    # -- sync API ------------------------------------------------------------------------
+    def _fetch_cmds(self, refs: Sequence[_Ref]) -> list[_Cmd]:
+        cmds: list[_Cmd] = []
+        for ref in refs:
+            cmds += [("HGETALL", self._checkpoint_key(ref)), ("HGETALL", self._writes_key(ref))]
+        return cmds
+
+    def _decode_all(
+        self, refs: Sequence[_Ref], replies: Sequence[Any], filter: Mapping[str, Any] | None
+    ) -> list[_Loaded]:
+        loaded = (
+            self._decode(ref, replies[2 * i], replies[2 * i + 1], filter)
+            for i, ref in enumerate(refs)
+        )
+        return [item for item in loaded if item is not None]
+
+    def _blob_cmds(self, loaded: Sequence[_Loaded]) -> list[_Cmd]:
+        return [
+            ("HMGET", self._blobs_key(item.ref.thread_id, item.ref.ns), *item.blob_fields)
+            for item in loaded
+            if item.blob_fields
+        ]
+
+    def _finish_all(
+        self, loaded: Sequence[_Loaded], replies: Sequence[Sequence[bytes | None]]
+    ) -> list[CheckpointTuple]:
+        answers = iter(replies)
+        return [self._finish(item, next(answers) if item.blob_fields else []) for item in loaded]
+
+    @staticmethod
+    def _list_scope(
+        config: RunnableConfig | None, before: RunnableConfig | None
+    ) -> tuple[str | None, str | None, str | None]:
+        """(namespace or None for all, exact checkpoint id, exclusive upper bound)."""
+        ns = config["configurable"].get("checkpoint_ns") if config else None
+        exact = get_checkpoint_id(config) if config else None
+        upper = get_checkpoint_id(before) if before else None
+        return ns, exact, upper
+
+    def _id_cmds(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        exact: str | None,
+        upper: str | None,
+        per_ns: int | None,
+    ) -> list[_Cmd]:
+        cmds: list[_Cmd] = []
+        for thread_id, ns in pairs:
+            key = self._index_key(thread_id, ns)
+            if exact is not None:
+                cmds.append(("ZSCORE", key, exact))
+                continue
+            bound = f"({upper}" if upper else "+"
+            paging: tuple[Any, ...] = ("LIMIT", 0, per_ns) if per_ns is not None else ()
+            cmds.append(("ZREVRANGEBYLEX", key, bound, "-", *paging))
+        return cmds
+
+    @staticmethod
+    def _refs(
+        pairs: Sequence[tuple[str, str]],
+        replies: Sequence[Any],
+        exact: str | None,
+        upper: str | None,
+    ) -> list[_Ref]:
+        refs: list[_Ref] = []
+        for (thread_id, ns), reply in zip(pairs, replies, strict=True):
+            if exact is not None:
+                if reply is not None and (upper is None or exact < upper):
+                    refs.append(_Ref(exact, thread_id, ns))
+            else:
+                refs += [_Ref(_text(cid), thread_id, ns) for cid in reply]
+        refs.sort(reverse=True)  # newest first, across namespaces and threads
+        return refs
+
+    @staticmethod
+    def _page_size(limit: int | None, filter: Mapping[str, Any] | None) -> int:
+        return min(limit, _LIST_BATCH) if limit is not None and not filter else _LIST_BATCH
+
+    # -- sync API --------------------------------------------------------------------
+    def _run(self, client: redis.Redis, cmds: Sequence[_Cmd], transaction: bool) -> list[Any]:
+        if not cmds:
+            return []
+        with client.pipeline(transaction=transaction) as pipe:
+            for cmd in cmds:
+                pipe.execute_command(*cmd)
+            return pipe.execute()
+
+    def _touch(self, client: redis.Redis, thread_id: str) -> None:
+        if self.ttl_seconds is not None:
+            keys = client.smembers(self._registry_key(thread_id))
+            self._run(client, self._expire_cmds(thread_id, keys), transaction=True)
+
+    def _fetch(
+        self, client: redis.Redis, refs: Sequence[_Ref], filter: Mapping[str, Any] | None
+    ) -> list[CheckpointTuple]:
+        # One MULTI so a checkpoint and its writes are read as of the same instant.
+        loaded = self._decode_all(refs, self._run(client, self._fetch_cmds(refs), True), filter)
+        return self._finish_all(loaded, self._run(client, self._blob_cmds(loaded), False))
+
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        r = self._sync()
-        thread_id = config["configurable"]["thread_id"]
-        ns = config["configurable"].get("checkpoint_ns", "")
+        """The checkpoint named by ``config``, or the thread's latest in its namespace."""
+        client = self._sync()
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns") or ""
         checkpoint_id = get_checkpoint_id(config)
         if not checkpoint_id:
-            latest = r.zrevrangebylex(self._index_key(thread_id, ns), "+", "-", start=0, num=1)
+            latest = client.zrevrangebylex(self._index_key(thread_id, ns), "+", "-", 0, 1)
             if not latest:
                 return None
-            checkpoint_id = _s(latest[0])
-        pipe = r.pipeline(transaction=False)
-        pipe.hgetall(self._checkpoint_key(thread_id, ns, checkpoint_id))
-        pipe.hgetall(self._writes_key(thread_id, ns, checkpoint_id))
-        self._queue_expire(pipe, thread_id, ns, self._checkpoint_key(thread_id, ns, checkpoint_id))
-        saved, writes, *_ = pipe.execute()
-        if not saved:
+            checkpoint_id = _text(latest[0])
+        found = self._fetch(client, [_Ref(checkpoint_id, thread_id, ns)], None)
+        if not found:
             return None
-        return self._tuple(thread_id, ns, checkpoint_id, saved, writes)
+        self._touch(client, thread_id)
+        return found[0]
+
+    def _thread_ids(self, client: redis.Redis, config: RunnableConfig | None) -> list[str]:
+        if config is not None:
+            return [str(config["configurable"]["thread_id"])]
+        keys = client.scan_iter(match=self._threads_pattern(), count=1000)
+        return sorted({self._thread_from_namespaces_key(key) for key in keys})
 
     def list(
         self,
@@ -271,41 +550,32 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        r = self._sync()
-        for thread_id, ns in self._scopes(config, r):
-            before_id = get_checkpoint_id(before) if before else None
-            upper = "(" + before_id if before_id else "+"
-            ids = [_s(i) for i in r.zrevrangebylex(self._index_key(thread_id, ns), upper, "-")]
-            if config and (wanted := get_checkpoint_id(config)):
-                ids = [i for i in ids if i == wanted]
-            for checkpoint_id in ids:
-                if limit is not None and limit <= 0:
-                    return
-                pipe = r.pipeline(transaction=False)
-                pipe.hgetall(self._checkpoint_key(thread_id, ns, checkpoint_id))
-                pipe.hgetall(self._writes_key(thread_id, ns, checkpoint_id))
-                saved, writes = pipe.execute()
-                if not saved:
-                    continue  # expired
-                item = self._tuple(thread_id, ns, checkpoint_id, saved, writes)
-                if not self._matches(item.metadata, filter):
-                    continue
-                if limit is not None:
-                    limit -= 1
-                yield item
-
-    def _scopes(self, config: RunnableConfig | None, r: redis.Redis) -> Scopes:
-        if config:
-            thread_id = config["configurable"]["thread_id"]
-            ns = config["configurable"].get("checkpoint_ns")
-            if ns is not None:
-                return [(thread_id, ns)]
-            return [(thread_id, _s(n)) for n in sorted(r.smembers(self._thread_key(thread_id)))]
-        scopes = []
-        for key in r.scan_iter(f"{self.prefix}:thread:*", count=1000):
-            thread_id = unquote(_s(key).split(":thread:", 1)[1].strip("{}"))
-            scopes += [(thread_id, _s(n)) for n in sorted(r.smembers(key))]
-        return scopes
+        """Checkpoints newest first; ``config=None`` lists every thread (a SCAN)."""
+        client = self._sync()
+        if limit is not None and limit <= 0:
+            return
+        ns, exact, upper = self._list_scope(config, before)
+        threads = self._thread_ids(client, config)
+        if ns is not None:
+            pairs = [(t, ns) for t in threads]
+        else:
+            replies = self._run(
+                client, [("SMEMBERS", self._namespaces_key(t)) for t in threads], False
+            )
+            pairs = [
+                (t, _text(n)) for t, names in zip(threads, replies, strict=True) for n in names
+            ]
+        per_ns = limit if not filter else None
+        replies = self._run(client, self._id_cmds(pairs, exact, upper, per_ns), False)
+        refs = self._refs(pairs, replies, exact, upper)
+        remaining = limit
+        for page in _batched(refs, self._page_size(limit, filter)):
+            for found in self._fetch(client, page, filter):
+                yield found
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
 
     def put(
         self,
@@ -314,10 +584,14 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        pipe = self._sync().pipeline(transaction=True)
-        saved = self._queue_put(pipe, config, checkpoint, metadata)
-        pipe.execute()
-        return saved
+        """Store a checkpoint and the values of the channels it changed, atomically."""
+        client = self._sync()
+        ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        if self.ttl_seconds is not None:
+            known = client.smembers(self._registry_key(ref.thread_id))
+            cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
+        self._run(client, cmds, transaction=True)
+        return _config(ref.thread_id, ref.ns, ref.checkpoint_id)
 
     def put_writes(
         self,
@@ -326,49 +600,93 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        pipe = self._sync().pipeline(transaction=True)
-        self._queue_writes(pipe, config, writes, task_id, task_path)
-        pipe.execute()
+        """Store a task's writes against a checkpoint, atomically."""
+        if not writes:
+            return
+        client = self._sync()
+        thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
+        if self.ttl_seconds is not None:
+            known = client.smembers(self._registry_key(thread_id))
+            cmds += self._expire_cmds(thread_id, [*known, writes_key])
+        self._run(client, cmds, transaction=True)
 
     def delete_thread(self, thread_id: str) -> None:
-        r = self._sync()
-        keys = [self._thread_key(thread_id)]
-        for ns in r.smembers(self._thread_key(thread_id)):
-            index = self._index_key(thread_id, _s(ns))
-            for cid in r.zrange(index, 0, -1):
-                keys += [
-                    self._checkpoint_key(thread_id, _s(ns), _s(cid)),
-                    self._writes_key(thread_id, _s(ns), _s(cid)),
-                ]
-            keys.append(index)
-        pipe = r.pipeline(transaction=True)
-        pipe.delete(*keys)
-        pipe.execute()
+        """Remove every key of the thread, in all namespaces."""
+        client = self._sync()
+        registry = self._registry_key(thread_id)
+        with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # WATCH: a put landing between the read and the DEL adds
+                    # keys to the registry, so the DEL is retried and gets them.
+                    pipe.watch(registry)
+                    keys = pipe.smembers(registry)
+                    pipe.multi()
+                    pipe.delete(registry, self._namespaces_key(thread_id), *keys)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def thread_exists(self, thread_id: str) -> bool:
-        return bool(self._sync().exists(self._thread_key(thread_id)))
+        """Whether the thread has a checkpoint in any namespace (cheaper than get_tuple)."""
+        client = self._sync()
+        names = client.smembers(self._namespaces_key(thread_id))
+        counts = self._run(
+            client, [("ZCARD", self._index_key(thread_id, _text(n))) for n in names], False
+        )
+        return any(count > 0 for count in counts)
 
-    # -- async API -----------------------------------------------------------------------
+    # -- async API -------------------------------------------------------------------
+    async def _arun(
+        self, client: aioredis.Redis, cmds: Sequence[_Cmd], transaction: bool
+    ) -> builtins.list[Any]:
+        if not cmds:
+            return []
+        async with client.pipeline(transaction=transaction) as pipe:
+            for cmd in cmds:
+                pipe.execute_command(*cmd)
+            return await pipe.execute()
+
+    async def _atouch(self, client: aioredis.Redis, thread_id: str) -> None:
+        if self.ttl_seconds is not None:
+            keys = await client.smembers(self._registry_key(thread_id))
+            await self._arun(client, self._expire_cmds(thread_id, keys), transaction=True)
+
+    async def _afetch(
+        self, client: aioredis.Redis, refs: Sequence[_Ref], filter: Mapping[str, Any] | None
+    ) -> builtins.list[CheckpointTuple]:
+        replies = await self._arun(client, self._fetch_cmds(refs), True)
+        loaded = self._decode_all(refs, replies, filter)
+        return self._finish_all(loaded, await self._arun(client, self._blob_cmds(loaded), False))
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        r = self._async()
-        thread_id = config["configurable"]["thread_id"]
-        ns = config["configurable"].get("checkpoint_ns", "")
+        """Async ``get_tuple``."""
+        client = self._async()
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns") or ""
         checkpoint_id = get_checkpoint_id(config)
         if not checkpoint_id:
-            latest = await r.zrevrangebylex(
-                self._index_key(thread_id, ns), "+", "-", start=0, num=1
-            )
+            latest = await client.zrevrangebylex(self._index_key(thread_id, ns), "+", "-", 0, 1)
             if not latest:
                 return None
-            checkpoint_id = _s(latest[0])
-        pipe = r.pipeline(transaction=False)
-        pipe.hgetall(self._checkpoint_key(thread_id, ns, checkpoint_id))
-        pipe.hgetall(self._writes_key(thread_id, ns, checkpoint_id))
-        self._queue_expire(pipe, thread_id, ns, self._checkpoint_key(thread_id, ns, checkpoint_id))
-        saved, writes, *_ = await pipe.execute()
-        if not saved:
+            checkpoint_id = _text(latest[0])
+        found = await self._afetch(client, [_Ref(checkpoint_id, thread_id, ns)], None)
+        if not found:
             return None
-        return self._tuple(thread_id, ns, checkpoint_id, saved, writes)
+        await self._atouch(client, thread_id)
+        return found[0]
+
+    async def _athread_ids(
+        self, client: aioredis.Redis, config: RunnableConfig | None
+    ) -> builtins.list[str]:
+        if config is not None:
+            return [str(config["configurable"]["thread_id"])]
+        found = {
+            self._thread_from_namespaces_key(key)
+            async for key in client.scan_iter(match=self._threads_pattern(), count=1000)
+        }
+        return sorted(found)
 
     async def alist(
         self,
@@ -378,44 +696,32 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        r = self._async()
-        for thread_id, ns in await self._ascopes(config, r):
-            before_id = get_checkpoint_id(before) if before else None
-            upper = "(" + before_id if before_id else "+"
-            ids = [
-                _s(i) for i in await r.zrevrangebylex(self._index_key(thread_id, ns), upper, "-")
+        """Async ``list``."""
+        client = self._async()
+        if limit is not None and limit <= 0:
+            return
+        ns, exact, upper = self._list_scope(config, before)
+        threads = await self._athread_ids(client, config)
+        if ns is not None:
+            pairs = [(t, ns) for t in threads]
+        else:
+            replies = await self._arun(
+                client, [("SMEMBERS", self._namespaces_key(t)) for t in threads], False
+            )
+            pairs = [
+                (t, _text(n)) for t, names in zip(threads, replies, strict=True) for n in names
             ]
-            if config and (wanted := get_checkpoint_id(config)):
-                ids = [i for i in ids if i == wanted]
-            for checkpoint_id in ids:
-                if limit is not None and limit <= 0:
-                    return
-                pipe = r.pipeline(transaction=False)
-                pipe.hgetall(self._checkpoint_key(thread_id, ns, checkpoint_id))
-                pipe.hgetall(self._writes_key(thread_id, ns, checkpoint_id))
-                saved, writes = await pipe.execute()
-                if not saved:
-                    continue
-                item = self._tuple(thread_id, ns, checkpoint_id, saved, writes)
-                if not self._matches(item.metadata, filter):
-                    continue
-                if limit is not None:
-                    limit -= 1
-                yield item
-
-    async def _ascopes(self, config: RunnableConfig | None, r: aioredis.Redis) -> Scopes:
-        if config:
-            thread_id = config["configurable"]["thread_id"]
-            ns = config["configurable"].get("checkpoint_ns")
-            if ns is not None:
-                return [(thread_id, ns)]
-            members = await r.smembers(self._thread_key(thread_id))
-            return [(thread_id, _s(n)) for n in sorted(members)]
-        scopes = []
-        async for key in r.scan_iter(f"{self.prefix}:thread:*", count=1000):
-            thread_id = unquote(_s(key).split(":thread:", 1)[1].strip("{}"))
-            scopes += [(thread_id, _s(n)) for n in sorted(await r.smembers(key))]
-        return scopes
+        per_ns = limit if not filter else None
+        replies = await self._arun(client, self._id_cmds(pairs, exact, upper, per_ns), False)
+        refs = self._refs(pairs, replies, exact, upper)
+        remaining = limit
+        for page in _batched(refs, self._page_size(limit, filter)):
+            for found in await self._afetch(client, page, filter):
+                yield found
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
 
     async def aput(
         self,
@@ -424,10 +730,14 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        pipe = self._async().pipeline(transaction=True)
-        saved = self._queue_put(pipe, config, checkpoint, metadata)
-        await pipe.execute()
-        return saved
+        """Async ``put``."""
+        client = self._async()
+        ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        if self.ttl_seconds is not None:
+            known = await client.smembers(self._registry_key(ref.thread_id))
+            cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
+        await self._arun(client, cmds, transaction=True)
+        return _config(ref.thread_id, ref.ns, ref.checkpoint_id)
 
     async def aput_writes(
         self,
@@ -436,24 +746,53 @@ class RedisCheckpointSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        pipe = self._async().pipeline(transaction=True)
-        self._queue_writes(pipe, config, writes, task_id, task_path)
-        await pipe.execute()
+        """Async ``put_writes``."""
+        if not writes:
+            return
+        client = self._async()
+        thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
+        if self.ttl_seconds is not None:
+            known = await client.smembers(self._registry_key(thread_id))
+            cmds += self._expire_cmds(thread_id, [*known, writes_key])
+        await self._arun(client, cmds, transaction=True)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        r = self._async()
-        keys = [self._thread_key(thread_id)]
-        for ns in await r.smembers(self._thread_key(thread_id)):
-            index = self._index_key(thread_id, _s(ns))
-            for cid in await r.zrange(index, 0, -1):
-                keys += [
-                    self._checkpoint_key(thread_id, _s(ns), _s(cid)),
-                    self._writes_key(thread_id, _s(ns), _s(cid)),
-                ]
-            keys.append(index)
-        pipe = r.pipeline(transaction=True)
-        pipe.delete(*keys)
-        await pipe.execute()
+        """Async ``delete_thread``."""
+        client = self._async()
+        registry = self._registry_key(thread_id)
+        async with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(registry)
+                    keys = await pipe.smembers(registry)
+                    pipe.multi()
+                    pipe.delete(registry, self._namespaces_key(thread_id), *keys)
+                    await pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     async def athread_exists(self, thread_id: str) -> bool:
-        return bool(await self._async().exists(self._thread_key(thread_id)))
+        """Async ``thread_exists``."""
+        client = self._async()
+        names = await client.smembers(self._namespaces_key(thread_id))
+        counts = await self._arun(
+            client, [("ZCARD", self._index_key(thread_id, _text(n))) for n in names], False
+        )
+        return any(count > 0 for count in counts)
+
+    # -- versions ----------------------------------------------------------------------
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """``<counter>.<random>`` string versions, as InMemorySaver and the SQL savers use.
+
+        The base class only increments ints and raises on a str; string versions
+        stay compatible with threads written by those savers, and the random
+        suffix keeps two concurrent forks from minting the same version.
+        """
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
