@@ -34,7 +34,8 @@ from interlock.memory.embeddings import MiniLMEmbeddings
 from interlock.memory.knowledge import IngestReport, KnowledgeBase
 from interlock.memory.longterm import LanceDBStore
 from interlock.memory.response_cache import ResponseCache
-from interlock.models.tier import ModelTier
+from interlock.models.breaker import BreakerPolicy
+from interlock.models.tier import ModelRejected, ModelTier, RetryPolicy
 from interlock.state import Tier, run_input
 from interlock.tracing import NodeTimer, run_config
 
@@ -93,32 +94,42 @@ def validate_thread_id(thread_id: str) -> str:
 
 
 def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
-    def tier(name: Tier, urls: list[str], model: str, window: int) -> ModelTier:
+    """The two tiers as the settings describe them (replicas, weights, strategy, limits)."""
+    breaker = BreakerPolicy(
+        failure_threshold=settings.breaker_failures,
+        error_rate_threshold=settings.breaker_error_rate,
+        window_s=settings.breaker_window_s,
+        min_calls_in_window=settings.breaker_min_calls,
+        cooldown_s=settings.breaker_cooldown_s,
+        half_open_probes=settings.breaker_half_open_probes,
+    )
+
+    def tier(name: Tier) -> ModelTier:
+        def setting(key: str) -> Any:
+            return getattr(settings, f"{name}_{key}")
+
         return ModelTier(
             name,
-            urls,
-            model=model,
-            context_window=window,
-            timeout_s=settings.model_timeout_s,
+            setting("model_urls"),
+            model=setting("model_name"),
+            context_window=setting("context_window"),
+            weights=setting("model_weights") or None,
+            strategy=setting("strategy"),
+            breaker=breaker,
+            retry=RetryPolicy(
+                attempt_timeout_s=settings.model_timeout_s,
+                deadline_s=settings.model_deadline_s,
+                max_attempts=settings.model_attempts,
+                backoff_s=settings.retry_backoff_s,
+            ),
             max_tokens=settings.max_answer_tokens,
             temperature=settings.temperature,
             frequency_penalty=settings.frequency_penalty,
+            cost_per_1k_input=setting("cost_per_1k_input"),
+            cost_per_1k_output=setting("cost_per_1k_output"),
         )
 
-    return {
-        "small": tier(
-            "small",
-            settings.small_model_urls,
-            settings.small_model_name,
-            settings.small_context_window,
-        ),
-        "large": tier(
-            "large",
-            settings.large_model_urls,
-            settings.large_model_name,
-            settings.large_context_window,
-        ),
-    }
+    return {"small": tier("small"), "large": tier("large")}
 
 
 class Agent:
@@ -159,8 +170,12 @@ class Agent:
         checkpointer = RedisCheckpointSaver.from_url(
             settings.redis_url, prefix=settings.redis_prefix, ttl_seconds=settings.thread_ttl_s
         )
+        tiers = build_tiers(settings)
+        if settings.health_interval_s > 0:
+            for tier in tiers.values():
+                tier.start_probing(settings.health_interval_s)
         components = AgentComponents(
-            tiers=build_tiers(settings),
+            tiers=tiers,
             knowledge=KnowledgeBase(settings.lancedb_uri, embeddings, settings.knowledge_table),
             cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
             checker=GroundednessChecker(embeddings),
@@ -208,6 +223,8 @@ class Agent:
         error = state.get("error")
         if error and error["kind"] == "model_unavailable":
             raise ModelUnavailable(error["detail"])
+        if error and error["kind"] == "model_rejected":
+            raise ModelRejected(error["detail"])
         answer = state.get("answer") or {"text": "", "citations": [], "from_cache": False}
         return AgentResult(
             thread_id=thread_id,

@@ -8,12 +8,21 @@ failing on the first request an hour later.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from interlock.models.balancer import StrategyName
 
 ENV_PREFIX = "INTERLOCK_"
 
@@ -62,11 +71,35 @@ class Settings(BaseSettings):
         default_factory=list,
         description="vLLM OpenAI-compatible base URLs (…/v1) of the large tier; empty = embedded.",
     )
+    small_model_weights: Annotated[list[float], NoDecode] = Field(
+        default_factory=list, description="One weight per small-tier URL (default: all 1)."
+    )
+    large_model_weights: Annotated[list[float], NoDecode] = Field(
+        default_factory=list, description="One weight per large-tier URL (default: all 1)."
+    )
+    small_strategy: StrategyName = "least_connections"
+    large_strategy: StrategyName = Field(
+        "affinity", description="Conversation affinity keeps a thread on one vLLM prefix cache."
+    )
+    small_cost_per_1k_input: float = Field(0.0, ge=0)
+    small_cost_per_1k_output: float = Field(0.0, ge=0)
+    large_cost_per_1k_input: float = Field(0.0, ge=0)
+    large_cost_per_1k_output: float = Field(0.0, ge=0)
     small_model_name: str = Field("smollm2-135m-instruct", min_length=1)
     large_model_name: str = Field("smollm2-135m-instruct", min_length=1)
     small_context_window: int = Field(8192, gt=0)
     large_context_window: int = Field(8192, gt=0)
-    model_timeout_s: float = Field(60.0, gt=0)
+    model_timeout_s: float = Field(60.0, gt=0, description="One attempt on one replica.")
+    model_deadline_s: float = Field(120.0, gt=0, description="All attempts of one call.")
+    model_attempts: int = Field(4, ge=1, le=20)
+    retry_backoff_s: float = Field(0.02, ge=0)
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open it.")
+    breaker_error_rate: float = Field(0.5, gt=0, le=1)
+    breaker_window_s: float = Field(30.0, gt=0)
+    breaker_min_calls: int = Field(10, ge=1)
+    breaker_cooldown_s: float = Field(5.0, ge=0)
+    breaker_half_open_probes: int = Field(1, ge=1)
+    health_interval_s: float = Field(5.0, ge=0, description="Active probe period; 0 = off.")
     max_answer_tokens: int = Field(160, gt=0)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     frequency_penalty: float = Field(
@@ -105,10 +138,37 @@ class Settings(BaseSettings):
         None, description="Folder ingested on first run; default: the bundled sample docs."
     )
 
-    @field_validator("small_model_urls", "large_model_urls", mode="before")
+    @field_validator(
+        "small_model_urls",
+        "large_model_urls",
+        "small_model_weights",
+        "large_model_weights",
+        mode="before",
+    )
     @classmethod
-    def _parse_url_list(cls, value: object) -> object:
+    def _parse_list(cls, value: object) -> object:
         return _split_urls(value)
+
+    @field_validator("small_model_weights", "large_model_weights")
+    @classmethod
+    def _validate_weights(cls, value: list[float]) -> list[float]:
+        if any(w <= 0 for w in value):
+            raise ValueError("weights must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _weights_match_urls(self) -> Settings:
+        for tier in ("small", "large"):
+            urls, weights = (
+                getattr(self, f"{tier}_model_urls"),
+                getattr(self, f"{tier}_model_weights"),
+            )
+            if weights and len(weights) != len(urls):
+                raise ValueError(
+                    f"{ENV_PREFIX}{tier.upper()}_MODEL_WEIGHTS has {len(weights)} values for "
+                    f"{len(urls)} URLs in {ENV_PREFIX}{tier.upper()}_MODEL_URLS"
+                )
+        return self
 
     @field_validator("small_model_urls", "large_model_urls")
     @classmethod
@@ -122,6 +182,25 @@ class Settings(BaseSettings):
         if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.netloc or parsed.path):
             raise ValueError(f"{value!r} is not a redis:// URL")
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, environment, .env, then the TOML file.
+
+        The file (``INTERLOCK_CONFIG_FILE``, default ``./interlock.toml`` when it
+        exists) uses the same names without the prefix, e.g.
+        ``large_model_urls = ["http://vllm-1:8000/v1", "http://vllm-2:8000/v1"]``.
+        """
+        path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", "interlock.toml"))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return init_settings, env_settings, dotenv_settings, toml
 
     @property
     def embedded_models(self) -> bool:
@@ -141,6 +220,7 @@ def describe_errors(exc: ValidationError) -> str:
     """Name the environment variable behind each invalid field."""
     lines = ["invalid interlock settings:"]
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        lines.append(f"  {ENV_PREFIX}{field.upper()}: {error['msg']}")
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = f"{ENV_PREFIX}{field.upper()}: " if field else ""
+        lines.append(f"  {name}{error['msg']}")
     return "\n".join(lines)

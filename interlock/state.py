@@ -41,6 +41,7 @@ class RouteDecision(TypedDict):
     tier: Tier
     score: float
     reason: str
+    degraded: NotRequired[bool]  # the preferred tier was down; say so to the caller
 
 
 class Citation(TypedDict):
@@ -88,7 +89,7 @@ class Usage(TypedDict):
 
 
 class ErrorInfo(TypedDict):
-    kind: Literal["model_unavailable", "refused"]
+    kind: Literal["model_unavailable", "model_rejected", "refused"]
     detail: str
 
 

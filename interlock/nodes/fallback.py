@@ -34,6 +34,8 @@ class Fallback:
             return None
         if self.tiers[other].urls == self.tiers[current].urls:
             return None  # same replicas, same model: trying again would repeat the result
+        if not self.tiers[other].available():
+            return None  # its breakers are open or its probes failing
         return other
 
     def __call__(self, state: AgentState) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 
 from interlock.errors import ModelUnavailable
 from interlock.models.prompt import SourceWindow, build_messages, cited_documents
-from interlock.models.tier import ModelTier
+from interlock.models.tier import ModelRejected, ModelTier
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, Tier
 
 
@@ -39,14 +39,18 @@ class Generate:
             state["question"], sources, history=history, memories=state.get("memories") or []
         )
         attempts = state.get("attempts", 0) + 1
+        thread = (config.get("configurable") or {}).get("thread_id")
         try:
-            generation = await tier.ainvoke(messages, callbacks=config.get("callbacks"))
-        except ModelUnavailable as exc:
-            return {
-                "attempts": attempts,
-                "answer": None,
-                "error": ErrorInfo(kind="model_unavailable", detail=exc.reason),
-            }
+            generation = await tier.ainvoke(
+                messages, callbacks=config.get("callbacks"), affinity_key=thread
+            )
+        except (ModelUnavailable, ModelRejected) as exc:
+            error = (
+                ErrorInfo(kind="model_rejected", detail=exc.reason)
+                if isinstance(exc, ModelRejected)
+                else ErrorInfo(kind="model_unavailable", detail=exc.reason)
+            )
+            return {"attempts": attempts, "answer": None, "error": error}
         cited, _ = cited_documents(generation.text, sources)
         return {
             "attempts": attempts,

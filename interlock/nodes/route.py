@@ -53,4 +53,19 @@ class Route:
         if tier not in self.tiers:
             tier = next(iter(self.tiers))
             reason += f"; only the {tier} tier is configured"
-        return {"route": RouteDecision(tier=tier, score=scored.score, reason=reason)}
+        decision = RouteDecision(tier=tier, score=scored.score, reason=reason)
+        other: Tier = "small" if tier == "large" else "large"
+        # Graceful degradation: every replica of the chosen tier is out
+        # (breakers open or probes failing); answer with the other tier.
+        if (
+            not self.tiers[tier].available()
+            and other in self.tiers
+            and self.tiers[other].available()
+        ):
+            decision = RouteDecision(
+                tier=other,
+                score=scored.score,
+                reason=f"degraded: every {tier} replica is down, using {other} ({reason})",
+                degraded=True,
+            )
+        return {"route": decision}

@@ -156,17 +156,30 @@ async def test_model_down_is_a_503_and_the_thread_stays_readable(
 async def test_fallback_fails_over_to_the_other_tier(
     settings: Settings, embeddings: MiniLMEmbeddings
 ) -> None:
-    """The small tier is dead; the fallback node routes to the large tier and answers."""
-    ok = settings.large_model_urls
-    agent = await Agent.from_settings(
-        settings.model_copy(
-            update={"small_model_urls": ["http://127.0.0.1:9/v1"], "large_model_urls": ok}
-        ),
-        embeddings=embeddings,
-    )
+    """The small tier is dead and no probe has noticed: the call fails, and the
+    fallback node routes to the large tier and answers."""
+    dead = {"small_model_urls": ["http://127.0.0.1:9/v1"], "health_interval_s": 0}
+    agent = await Agent.from_settings(settings.model_copy(update=dead), embeddings=embeddings)
     await agent.ensure_sample_knowledge()
     result = await agent.ask("Which port does interlock listen on by default?")
     await agent.aclose()
     assert result.answer
     assert result.route is not None and result.route["tier"] == "large"
     assert "fallback" in result.route["reason"]
+
+
+async def test_route_degrades_to_the_other_tier_when_probes_fail(
+    settings: Settings, embeddings: MiniLMEmbeddings
+) -> None:
+    """Every large replica fails its health probe: hard requests go small, marked degraded."""
+    dead = {"large_model_urls": ["http://127.0.0.1:9/v1"], "health_interval_s": 0}
+    agent = await Agent.from_settings(settings.model_copy(update=dead), embeddings=embeddings)
+    await agent.ensure_sample_knowledge()
+    await agent.components.tiers["large"].probe()
+    result = await agent.ask(
+        "Write a python function and explain why the cache key includes the conversation"
+    )
+    await agent.aclose()
+    assert result.route is not None
+    assert result.route["tier"] == "small" and result.route.get("degraded") is True
+    assert result.route["reason"].startswith("degraded: every large replica is down")
