@@ -1,0 +1,183 @@
+"""The model pool under load: 1,000 concurrent streaming requests to 3 simulator replicas.
+
+Usage: .venv/bin/python benchmarks/model_pool.py [--requests 1000]
+In one run, side by side: the same load sent straight to the simulators (the
+baseline), through interlock's pool, through the pool with one replica killed
+mid-run, and through LiteLLM's Router (the reference peer). Reports per-request
+latency and time to first token (p50/p99), requests/s, success rate, and the
+interlock process's CPU time and peak memory; writes results/model_pool.json.
+Absolute numbers on a shared 2-core machine are noisy: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.messages import HumanMessage
+
+from interlock.models.breaker import BreakerPolicy
+from interlock.models.tier import ModelTier, RetryPolicy
+from interlock.testing.vllm_simulator import SimulatorProcess
+
+RESULTS = Path(__file__).parent / "results" / "model_pool.json"
+PROMPT = "Say something short."
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def run(
+    name: str,
+    one: Callable[[int], Awaitable[tuple[float, float]]],
+    n: int,
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    cpu0 = time.process_time()
+    began = time.perf_counter()
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    if during is not None:
+        await during()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    wall = time.perf_counter() - began
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    errors = [repr(r)[:120] for r in results if isinstance(r, BaseException)]
+    latencies = [r[0] * 1000 for r in ok]
+    ttfts = [r[1] * 1000 for r in ok]
+    return {
+        "name": name,
+        "requests": n,
+        "success_rate": round(len(ok) / n, 4),
+        "errors": errors[:3],
+        "latency_ms_p50": round(pct(latencies, 0.5), 1),
+        "latency_ms_p99": round(pct(latencies, 0.99), 1),
+        "ttft_ms_p50": round(pct(ttfts, 0.5), 1),
+        "ttft_ms_p99": round(pct(ttfts, 0.99), 1),
+        "requests_per_s": round(len(ok) / wall, 1),
+        "cpu_s": round(time.process_time() - cpu0, 2),
+        "wall_s": round(wall, 2),
+    }
+
+
+async def main(n: int) -> None:
+    sims = [SimulatorProcess(replica_id=f"r{i}").start() for i in range(3)]
+    urls = [s.openai_url for s in sims]
+    try:
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None), timeout=60)
+        clients = [openai.AsyncOpenAI(base_url=u, api_key="x", http_client=http, max_retries=0) for u in urls]
+
+        async def direct(i: int) -> tuple[float, float]:
+            began = time.perf_counter()
+            ttft = 0.0
+            stream = await clients[i % 3].chat.completions.create(
+                model="sim-model",
+                messages=[{"role": "user", "content": PROMPT}],
+                stream=True,
+                max_tokens=16,
+            )
+            async for chunk in stream:
+                if not ttft and chunk.choices and chunk.choices[0].delta.content:
+                    ttft = time.perf_counter() - began
+            return time.perf_counter() - began, ttft
+
+        def make_pool() -> ModelTier:
+            return ModelTier(
+                "large",
+                urls,
+                model="sim-model",
+                context_window=4096,
+                max_tokens=16,
+                strategy="least_connections",
+                breaker=BreakerPolicy(failure_threshold=3, cooldown_s=5),
+                retry=RetryPolicy(attempt_timeout_s=30, deadline_s=60, max_attempts=4),
+            )
+
+        pool = make_pool()
+
+        async def through_pool(i: int) -> tuple[float, float]:
+            began = time.perf_counter()
+            stream = pool.stream([HumanMessage(content=PROMPT)])
+            async for _ in stream:
+                pass
+            generation = stream.generation
+            assert generation is not None
+            return time.perf_counter() - began, generation.ttft_s or 0.0
+
+        results = [await run("direct", direct, n)]
+        results.append(await run("interlock pool", through_pool, n))
+        await pool.aclose()
+        pool = make_pool()
+
+        async def kill_one() -> None:
+            await asyncio.sleep(0.5)
+            sims[1].kill()
+
+        results.append(await run("interlock pool, one replica killed", through_pool, n, kill_one))
+        await pool.aclose()
+        sims[1].restart()
+
+        try:
+            from litellm import Router
+
+            router = Router(
+                model_list=[
+                    {
+                        "model_name": "sim",
+                        "litellm_params": {"model": "openai/sim-model", "api_base": u, "api_key": "x"},
+                    }
+                    for u in urls
+                ],
+                routing_strategy="least-busy",
+                num_retries=2,
+            )
+
+            async def through_litellm(i: int) -> tuple[float, float]:
+                began = time.perf_counter()
+                ttft = 0.0
+                response = await router.acompletion(
+                    model="sim", messages=[{"role": "user", "content": PROMPT}], stream=True, max_tokens=16
+                )
+                async for chunk in response:
+                    if not ttft and chunk.choices and chunk.choices[0].delta.content:
+                        ttft = time.perf_counter() - began
+                return time.perf_counter() - began, ttft
+
+            results.append(await run("litellm router", through_litellm, n))
+        except ImportError as exc:
+            results.append({"name": "litellm router", "skipped": str(exc)})
+        await http.aclose()
+    finally:
+        for sim in sims:
+            sim.stop()
+    base = results[0]
+    for r in results[1:]:
+        if "latency_ms_p50" in r:
+            r["added_latency_ms_p50"] = round(r["latency_ms_p50"] - base["latency_ms_p50"], 1)
+            r["added_latency_ms_p99"] = round(r["latency_ms_p99"] - base["latency_ms_p99"], 1)
+    summary = {
+        "concurrent_requests": n,
+        "replicas": 3,
+        "runs": results,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000)
+    asyncio.run(main(parser.parse_args().requests))

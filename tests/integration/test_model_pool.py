@@ -1,0 +1,253 @@
+"""The model pool against real simulator processes speaking vLLM's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from interlock.testing.vllm_simulator import SimulatorProcess
+from langchain_core.messages import HumanMessage
+
+from interlock.embedded.process import free_port
+from interlock.errors import ModelUnavailable
+from interlock.models.breaker import BreakerPolicy, BreakerState
+from interlock.models.tier import ModelTier, RetryPolicy, StreamInterrupted
+
+MESSAGES = [HumanMessage(content="hello there")]
+
+
+@pytest.fixture
+def sims() -> Iterator[list[SimulatorProcess]]:
+    started = [SimulatorProcess(replica_id=f"r{i}").start() for i in range(3)]
+    yield started
+    for sim in started:
+        sim.stop()
+
+
+def configure(sim: SimulatorProcess, **patch: object) -> None:
+    httpx.post(f"{sim.url}/_simulator/config", json=patch, timeout=5).raise_for_status()
+
+
+def tier(sims: list[SimulatorProcess], **kwargs: object) -> ModelTier:
+    options: dict[str, object] = {
+        "model": "sim-model",
+        "context_window": 4096,
+        "max_tokens": 8,
+        "breaker": BreakerPolicy(failure_threshold=2, cooldown_s=1.0),
+        "retry": RetryPolicy(attempt_timeout_s=2.0, deadline_s=10.0, max_attempts=4),
+    }
+    options.update(kwargs)
+    return ModelTier("large", [s.openai_url for s in sims], **options)  # type: ignore[arg-type]
+
+
+def share(pool: ModelTier) -> dict[str, int]:
+    return {r.url: r.served for r in pool.replicas}
+
+
+async def test_round_robin_is_even_and_affinity_is_sticky(sims: list[SimulatorProcess]) -> None:
+    rr = tier(sims, strategy="round_robin")
+    for _ in range(30):
+        await rr.ainvoke(MESSAGES)
+    assert sorted(share(rr).values()) == [10, 10, 10]
+    await rr.aclose()
+    sticky = tier(sims, strategy="affinity")
+    replicas = {
+        (await sticky.ainvoke(MESSAGES, affinity_key="thread-7")).replica for _ in range(10)
+    }
+    assert len(replicas) == 1
+    await sticky.aclose()
+
+
+async def test_least_connections_favours_the_idle_replica(sims: list[SimulatorProcess]) -> None:
+    configure(sims[0], ttft_s=1.0)  # r0 holds its calls for a second
+    pool = tier(sims, strategy="least_connections")
+    slow = asyncio.create_task(pool.ainvoke(MESSAGES))  # lands on some replica…
+    await asyncio.sleep(0.05)
+    await asyncio.gather(*(pool.ainvoke(MESSAGES) for _ in range(20)))
+    await slow
+    busy = max(pool.replicas, key=lambda r: r.ewma_latency_s or 0)
+    assert busy.served <= 2, share(pool)  # …and the busy replica is avoided meanwhile
+    await pool.aclose()
+
+
+async def test_weighted_response_time_moves_traffic_off_a_slow_replica(
+    sims: list[SimulatorProcess],
+) -> None:
+    pool = tier(sims, strategy="weighted_response_time")
+    for _ in range(9):
+        await pool.ainvoke(MESSAGES)
+    configure(sims[0], ttft_s=0.25)  # 5x+ slower than the others
+    before = pool.replicas[0].served
+    began = time.monotonic()
+    for _ in range(40):
+        await pool.ainvoke(MESSAGES)
+    after = pool.replicas[0].served - before
+    assert after <= 3, share(pool)  # shifted away within a few calls
+    assert time.monotonic() - began < 10
+    await pool.aclose()
+
+
+async def test_killing_a_replica_under_load_fails_no_request_and_it_comes_back(
+    sims: list[SimulatorProcess],
+) -> None:
+    pool = tier(sims, strategy="round_robin")
+
+    async def one() -> str:
+        return (await pool.ainvoke(MESSAGES)).text
+
+    calls = [asyncio.create_task(one()) for _ in range(200)]
+    await asyncio.sleep(0.05)
+    sims[1].kill()  # the process dies, mid-load
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures == [], failures[:3]
+    dead = pool.replicas[1]
+    assert dead.state is BreakerState.OPEN
+    sims[1].restart()
+    await asyncio.sleep(1.1)  # cool-down
+    assert dead.state is BreakerState.HALF_OPEN
+    for _ in range(6):
+        await pool.ainvoke(MESSAGES)
+    assert dead.state is BreakerState.CLOSED
+    assert [t[1] for t in dead.breaker.transitions][-3:] == ["open", "half_open", "closed"]
+    served = dead.served
+    for _ in range(6):
+        await pool.ainvoke(MESSAGES)
+    assert dead.served > served  # traffic returns
+    await pool.aclose()
+
+
+async def test_a_hanging_replica_times_out_and_the_call_moves_on(
+    sims: list[SimulatorProcess],
+) -> None:
+    configure(sims[0], mode="hang")
+    pool = tier(
+        sims,
+        strategy="round_robin",
+        retry=RetryPolicy(attempt_timeout_s=0.5, deadline_s=3.0, max_attempts=3),
+    )
+    began = time.monotonic()
+    results = [await pool.ainvoke(MESSAGES) for _ in range(3)]
+    assert time.monotonic() - began < 3.0
+    assert all(r.replica != sims[0].openai_url for r in results)
+    assert pool.replicas[0].failed >= 1
+    await pool.aclose()
+
+
+async def test_every_replica_down_is_model_unavailable_within_the_deadline(
+    sims: list[SimulatorProcess],
+) -> None:
+    for sim in sims:
+        configure(sim, mode="error")
+    pool = tier(sims, retry=RetryPolicy(attempt_timeout_s=1.0, deadline_s=2.0, max_attempts=6))
+    began = time.monotonic()
+    with pytest.raises(ModelUnavailable, match="every replica"):
+        await pool.ainvoke(MESSAGES)
+    assert time.monotonic() - began < 2.5
+    assert not pool.available()  # the breakers opened
+    await pool.aclose()
+
+
+async def test_streaming_measures_ttft_and_never_silently_restarts(
+    sims: list[SimulatorProcess],
+) -> None:
+    configure(sims[0], ttft_s=0.1, output_tokens=8)
+    pool = tier(sims[:1], max_tokens=8)
+    stream = pool.stream(MESSAGES)
+    tokens = [t async for t in stream]
+    assert stream.generation is not None and len(tokens) >= 4
+    assert stream.generation.ttft_s is not None and 0.08 <= stream.generation.ttft_s < 1.0
+    assert stream.generation.usage["output_tokens"] == 8
+    # A replica that dies after the first tokens: the stream fails visibly with the partial text.
+    configure(sims[0], inter_token_s=0.2, output_tokens=40)
+    pool2 = tier(sims[:2], strategy="round_robin", max_tokens=40)
+    pool2.strategy = type(pool2.strategy)()  # start at r0
+    stream = pool2.stream(MESSAGES)
+    received: list[str] = []
+    with pytest.raises(StreamInterrupted) as info:
+        async for token in stream:
+            received.append(token)
+            if len(received) == 2:
+                sims[0].kill()
+    assert info.value.partial == "".join(received)
+    await pool.aclose()
+    await pool2.aclose()
+
+
+async def test_structured_output_through_the_pool(sims: list[SimulatorProcess]) -> None:
+    pool = tier(sims, max_tokens=64)
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    generation = await pool.ainvoke(
+        MESSAGES,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+    )
+    value = json.loads(generation.text)
+    assert set(value) == {"city", "population"} and isinstance(value["population"], int)
+    await pool.aclose()
+
+
+def test_bad_pool_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one replica"):
+        ModelTier("large", [], model="m", context_window=10)
+    with pytest.raises(ValueError, match="positive weight"):
+        ModelTier("large", ["http://a/v1"], model="m", context_window=10, weights=[-1])
+
+
+class TooManyRequests:
+    """A real HTTP server that answers every chat call with 429 and Retry-After: 30."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:  # ASGI
+        if scope["type"] != "http":
+            return
+        self.hits += 1
+        body = b'{"object":"error","message":"busy","type":"RateLimitError","code":429}'
+        await send(  # type: ignore[operator]
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"30")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+
+async def test_a_429_rests_that_replica_for_its_retry_after(sims: list[SimulatorProcess]) -> None:
+    busy = TooManyRequests()
+    server = uvicorn.Server(uvicorn.Config(busy, port=busy.port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        pool = ModelTier(
+            "large",
+            [busy.url, sims[0].openai_url],
+            model="sim-model",
+            context_window=4096,
+            max_tokens=8,
+            strategy="round_robin",
+        )
+        for _ in range(6):
+            assert (await pool.ainvoke(MESSAGES)).replica == sims[0].openai_url
+        assert busy.hits == 1  # rested for 30 s after its first 429, never asked again
+        assert pool.replicas[0].cooling_until - time.monotonic() > 25
+        assert pool.replicas[0].state is BreakerState.CLOSED  # busy is not broken
+        await pool.aclose()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
