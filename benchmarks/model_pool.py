@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import resource
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path

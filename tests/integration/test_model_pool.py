@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from interlock.testing.vllm_simulator import SimulatorProcess
 from langchain_core.messages import HumanMessage
 
 from interlock.embedded.process import free_port
 from interlock.errors import ModelUnavailable
 from interlock.models.breaker import BreakerPolicy, BreakerState
 from interlock.models.tier import ModelTier, RetryPolicy, StreamInterrupted
+from interlock.testing.vllm_simulator import SimulatorProcess
 
 MESSAGES = [HumanMessage(content="hello there")]
 
@@ -65,14 +65,15 @@ async def test_round_robin_is_even_and_affinity_is_sticky(sims: list[SimulatorPr
 
 
 async def test_least_connections_favours_the_idle_replica(sims: list[SimulatorProcess]) -> None:
-    configure(sims[0], ttft_s=1.0)  # r0 holds its calls for a second
+    configure(sims[0], ttft_s=1.0)  # r0 holds each call for a second
     pool = tier(sims, strategy="least_connections")
-    slow = asyncio.create_task(pool.ainvoke(MESSAGES))  # lands on some replica…
-    await asyncio.sleep(0.05)
-    await asyncio.gather(*(pool.ainvoke(MESSAGES) for _ in range(20)))
-    await slow
-    busy = max(pool.replicas, key=lambda r: r.ewma_latency_s or 0)
-    assert busy.served <= 2, share(pool)  # …and the busy replica is avoided meanwhile
+    first = [asyncio.create_task(pool.ainvoke(MESSAGES)) for _ in range(3)]  # one per replica
+    await asyncio.sleep(0.2)  # r1 and r2 are idle again; r0 is still busy
+    assert pool.replicas[0].in_flight == 1
+    for _ in range(10):
+        await pool.ainvoke(MESSAGES)
+    await asyncio.gather(*first)
+    assert pool.replicas[0].served == 1, share(pool)  # nothing new went to the busy one
     await pool.aclose()
 
 

@@ -311,9 +311,7 @@ def test_hang_mode_is_ended_only_by_the_client_timeout(sim: SimulatorProcess) ->
 def test_a_client_that_disconnects_mid_stream_stops_generation(sim: SimulatorProcess) -> None:
     sim.configure(inter_token_s=0.05, output_tokens=200)
     aborted = sim.stats()["aborted"]
-    stream = client(sim).chat.completions.create(
-        model="sim-model", messages=MESSAGES, stream=True
-    )
+    stream = client(sim).chat.completions.create(model="sim-model", messages=MESSAGES, stream=True)
     for received, _ in enumerate(stream, start=1):
         if received == 3:
             break
