@@ -74,7 +74,10 @@ async def main(n: int) -> None:
     urls = [s.openai_url for s in sims]
     try:
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None), timeout=60)
-        clients = [openai.AsyncOpenAI(base_url=u, api_key="x", http_client=http, max_retries=0) for u in urls]
+        clients = [
+            openai.AsyncOpenAI(base_url=u, api_key="x", http_client=http, max_retries=0)
+            for u in urls
+        ]
 
         async def direct(i: int) -> tuple[float, float]:
             began = time.perf_counter()
@@ -133,7 +136,11 @@ async def main(n: int) -> None:
                 model_list=[
                     {
                         "model_name": "sim",
-                        "litellm_params": {"model": "openai/sim-model", "api_base": u, "api_key": "x"},
+                        "litellm_params": {
+                            "model": "openai/sim-model",
+                            "api_base": u,
+                            "api_key": "x",
+                        },
                     }
                     for u in urls
                 ],
@@ -145,7 +152,10 @@ async def main(n: int) -> None:
                 began = time.perf_counter()
                 ttft = 0.0
                 response = await router.acompletion(
-                    model="sim", messages=[{"role": "user", "content": PROMPT}], stream=True, max_tokens=16
+                    model="sim",
+                    messages=[{"role": "user", "content": PROMPT}],
+                    stream=True,
+                    max_tokens=16,
                 )
                 async for chunk in response:
                     if not ttft and chunk.choices and chunk.choices[0].delta.content:

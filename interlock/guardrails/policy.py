@@ -1,17 +1,27 @@
 """Guard policies: which guardrails-ai validators run on input and on output.
 
-A policy runs every validator on every call (``on_fail`` noop for refusals,
-fix for redactions) so the report lists everything that fired, not only the
-first. Refusal beats redaction: a message that is both injected and carries
-an email is refused.
+Every validator runs on every call (``on_fail`` noop for refusals, fix for
+redactions), so a verdict lists everything that fired, not only the first.
+Refusal beats redaction: a message that is both an injection and carries an
+email is refused (and the text kept in the verdict is still the redacted one,
+so a refused message never leaks into logs either).
+
+Redactors run in separate guard stages, one fixing validator per guard.
+guardrails-ai runs the validators of one guard concurrently and three-way
+merges their fix values; two redactions touching the same or adjacent text
+can then lose one of them. Chaining stages keeps redaction deterministic
+(secrets first, then PII on the already-redacted text).
 """
 
 from __future__ import annotations
 
+import asyncio
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from guardrails import AsyncGuard, OnFailAction
-from guardrails.settings import settings as guardrails_settings
+from guardrails import AsyncGuard, Guard, OnFailAction
 from guardrails.validator_base import Validator
 
 from interlock.guardrails.validators import (
@@ -20,21 +30,19 @@ from interlock.guardrails.validators import (
     PromptInjection,
     SecretLeak,
     Toxicity,
+    disable_guardrails_telemetry,
 )
-
-
-def _telemetry_off() -> None:
-    """guardrails-ai exports usage metrics by default; offline each export retries for seconds.
-
-    ``Guard.configure`` reloads the rc file (which defaults to metrics on), so
-    this is applied after every guard is configured and before validators
-    are built (they read the setting at construction).
-    """
-    guardrails_settings.rc.enable_metrics = False
 
 
 @dataclass(frozen=True)
 class GuardVerdict:
+    """What a policy decided about one text.
+
+    ``text`` is what may travel on: the redacted text (also on refusal, so a
+    refused message's secrets stay out of logs). ``reasons`` explains
+    refusals first, then redactions, in words a user can read.
+    """
+
     allowed: bool
     text: str
     reasons: list[str] = field(default_factory=list)
@@ -42,56 +50,137 @@ class GuardVerdict:
     triggered: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _StageResult:
+    text: str
+    failures: list[tuple[str, str]]  # (validator name, failure reason)
+    usable: bool
+
+
 class _Policy:
-    def __init__(
-        self, refusers: list[type[Validator] | Validator], redactors: list[Validator]
-    ) -> None:
-        self._guard = AsyncGuard()
-        self._guard.configure(allow_metrics_collection=False)
-        _telemetry_off()
-        refusing = [
-            v if isinstance(v, Validator) else v(on_fail=OnFailAction.NOOP) for v in refusers
-        ]
-        self._refusers = {type(v).__name__ for v in refusing}
-        self._guard.use(*refusing, *redactors)
+    """Refusing validators plus a chain of redacting ones, on a sync and an async guard."""
+
+    def __init__(self, refusers: Sequence[Validator], redactors: Sequence[Validator]) -> None:
+        # Validators read the metrics setting when they are built, and every
+        # Guard() reloads it from the rc file: switch it off around both.
+        disable_guardrails_telemetry()
+        self._refusers = {type(v).__name__ for v in refusers}
+        stages: list[list[Validator]] = (
+            [[*refusers, redactors[0]], *([r] for r in redactors[1:])]
+            if redactors
+            else [list(refusers)]
+        )
+        self._guards = [self._configured(Guard(), stage) for stage in stages]
+        self._async_guards = [self._configured(AsyncGuard(), stage) for stage in stages]
+        disable_guardrails_telemetry()
+
+    @staticmethod
+    def _configured(guard: Any, validators: list[Validator]) -> Any:
+        guard.configure(allow_metrics_collection=False)
+        guard.use(*validators)
+        return guard
 
     async def acheck(self, text: str) -> GuardVerdict:
-        outcome = await self._guard.validate(text)
-        refused, redacted, triggered = [], False, []
-        for summary in outcome.validation_summaries or []:
-            if summary.validator_status != "fail":
-                continue
-            triggered.append(summary.validator_name)
-            if summary.validator_name in self._refusers:
-                refused.append(summary.failure_reason or summary.validator_name)
-            else:
-                redacted = True
-        output = outcome.validated_output if isinstance(outcome.validated_output, str) else text
-        if refused:
-            return GuardVerdict(False, text, refused, False, triggered)
-        return GuardVerdict(True, output, [], redacted, triggered)
+        stages = []
+        current = text
+        for guard in self._async_guards:
+            stage = self._stage(current, await guard.validate(current))
+            stages.append(stage)
+            current = stage.text
+        return self._verdict(stages)
+
+    def check(self, text: str) -> GuardVerdict:
+        """Synchronous form, for scripts and sync code paths.
+
+        Outside an event loop this runs :meth:`acheck` on a private loop: the
+        sync ``Guard.validate`` would otherwise install uvloop as the
+        process-wide event loop policy (guardrails-ai does that as a side
+        effect). Inside a running loop the sync guards run sequentially.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.acheck(text))
+        stages = []
+        current = text
+        with warnings.catch_warnings():
+            # Inside a running loop guardrails-ai falls back to sequential
+            # validation (what is wanted here) and warns about it every call.
+            warnings.filterwarnings("ignore", "Could not obtain an event loop", UserWarning)
+            for guard in self._guards:
+                stage = self._stage(current, guard.validate(current))
+                stages.append(stage)
+                current = stage.text
+        return self._verdict(stages)
+
+    @staticmethod
+    def _stage(text: str, outcome: Any) -> _StageResult:
+        failures = [
+            (s.validator_name, s.failure_reason or s.validator_name)
+            for s in outcome.validation_summaries or []
+            if s.validator_status == "fail"
+        ]
+        output = outcome.validated_output
+        if isinstance(output, str):
+            return _StageResult(output, failures, True)
+        return _StageResult(text, failures, False)
+
+    def _verdict(self, stages: list[_StageResult]) -> GuardVerdict:
+        triggered: list[str] = []
+        refusals: list[str] = []
+        notes: list[str] = []
+        for stage in stages:
+            for name, reason in stage.failures:
+                if name not in triggered:
+                    triggered.append(name)
+                (refusals if name in self._refusers else notes).append(reason)
+        text = stages[-1].text
+        redacted = bool(notes)
+        if not all(stage.usable for stage in stages):
+            # Fail closed: never pass on text whose redaction did not complete.
+            refusals.append("the message could not be checked safely")
+        if refusals:
+            return GuardVerdict(False, text, refusals + notes, redacted, triggered)
+        return GuardVerdict(True, text, notes, redacted, triggered)
+
+
+def _redactors(redact_pii: bool) -> list[Validator]:
+    redactors: list[Validator] = [SecretLeak(on_fail=OnFailAction.FIX)]
+    if redact_pii:
+        redactors.append(PIIRedactor(on_fail=OnFailAction.FIX))
+    return redactors
 
 
 class InputPolicy(_Policy):
-    """Refuse injection, abuse and oversized messages; redact PII and secrets."""
+    """Before any model sees a message: refuse injection, abuse and oversize; redact the rest.
+
+    Secrets are always redacted (they are never needed to answer); PII only
+    when ``redact_pii`` is set, for deployments that must keep it (e.g. a
+    support desk looking up the caller's own account).
+    """
 
     def __init__(self, max_chars: int = 8000, redact_pii: bool = True) -> None:
-        _telemetry_off()
-        redactors: list[Validator] = [SecretLeak(on_fail=OnFailAction.FIX)]
-        if redact_pii:
-            redactors.append(PIIRedactor(on_fail=OnFailAction.FIX))
+        disable_guardrails_telemetry()
+        self.max_chars = max_chars
+        self.redact_pii = redact_pii
         super().__init__(
-            [PromptInjection, Toxicity, MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP)],
-            redactors,
+            [
+                PromptInjection(on_fail=OnFailAction.NOOP),
+                Toxicity(on_fail=OnFailAction.NOOP),
+                MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP),
+            ],
+            _redactors(redact_pii),
         )
 
 
 class OutputPolicy(_Policy):
-    """Redact PII and secrets the model produced; refuse abusive output."""
+    """The last word on what the user sees: redact PII and secrets the model produced, refuse abuse.
+
+    No injection check: the model's own answer quoting an attack (e.g. when
+    explaining one) is not itself an attack.
+    """
 
     def __init__(self, redact_pii: bool = True) -> None:
-        _telemetry_off()
-        redactors: list[Validator] = [SecretLeak(on_fail=OnFailAction.FIX)]
-        if redact_pii:
-            redactors.append(PIIRedactor(on_fail=OnFailAction.FIX))
-        super().__init__([Toxicity], redactors)
+        disable_guardrails_telemetry()
+        self.redact_pii = redact_pii
+        super().__init__([Toxicity(on_fail=OnFailAction.NOOP)], _redactors(redact_pii))

@@ -1,14 +1,21 @@
 """interlock's guardrails-ai validators, written here because none can be fetched.
 
-The Guardrails Hub validators install from the hub (unreachable offline) or
-download models at run time; these are pattern-based validators registered
-with guardrails-ai's own ``register_validator`` so they compose with any hub
-validator a deployment adds. Each runs in well under a millisecond.
+Guardrails Hub validators install from the hub (unreachable offline) or
+download models at run time. These are pattern-based validators registered
+with guardrails-ai's own ``register_validator``, so they compose with any hub
+validator a deployment adds later. Each runs in well under a millisecond.
+
+The PII patterns lean towards precision: a redaction that eats a port, a year
+or a version number silently corrupts the question the model answers, so
+every numeric pattern needs structure (separators, a ``+`` prefix) *and* a
+checksum or numbering-plan rule where one exists (Luhn, IBAN mod-97, NANP,
+SSA rules for SSNs).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from guardrails.classes.validation.validation_result import (
@@ -16,54 +23,226 @@ from guardrails.classes.validation.validation_result import (
     PassResult,
     ValidationResult,
 )
+from guardrails.settings import settings as _guardrails_settings
+from guardrails.utils.hub_telemetry_utils import HubTelemetry
 from guardrails.validator_base import Validator, register_validator
 
-_INJECTION = [
-    r"ignore (?:all |any |the )?(?:previous|prior|above|earlier) (?:instructions|prompts|rules)",
-    r"disregard (?:the |your |all )?(?:system prompt|previous instructions|rules)",
-    r"forget (?:all |your )?(?:previous |prior )?instructions",
-    r"(?:reveal|print|show|repeat) (?:me )?(?:your|the) (?:system|hidden|initial) prompt",
-    r"you are now (?:dan|in developer mode|jailbroken)",
-    r"\bdo anything now\b",
-    r"<\|im_start\|>\s*system",
-    r"\[/?(?:system|inst)\]",
-    r"^\s*system\s*:",
-]
-_INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION), re.IGNORECASE | re.MULTILINE)
+SECRET_PLACEHOLDER = "[REDACTED_SECRET]"
 
-_TOXIC = re.compile(
-    r"\b(?:kill yourself|kys|you (?:stupid|worthless|pathetic) (?:idiot|moron|piece of \w+)|"
-    r"you idiot|shut up,? you|i will (?:kill|hurt) you)\b",
+
+def disable_guardrails_telemetry() -> None:
+    """Stop guardrails-ai's anonymous hub metrics, in process, without touching ``~/.guardrailsrc``.
+
+    Offline, every span batch is retried against a remote collector for ~7-9 s
+    (at exit, or in the background). Two switches are needed because neither
+    survives on its own:
+
+    * ``settings.rc.enable_metrics = False`` stops validators built afterwards
+      from asking for telemetry, but every ``Guard()`` constructor reloads the
+      rc file (default: metrics on) and so resets it;
+    * the ``HubTelemetry`` singleton's ``_enabled`` flag is rewritten by every
+      ``Guard.configure`` and run, so instead its tracer is dropped: every
+      guardrails span helper checks ``_tracer is not None`` first, and nothing
+      re-creates the tracer once the singleton exists.
+    """
+    _guardrails_settings.rc.enable_metrics = False
+    hub = HubTelemetry(enabled=False)
+    hub._enabled = False
+    hub._tracer = None
+
+
+disable_guardrails_telemetry()
+
+
+# --------------------------------------------------------------------------- injection
+
+_INJECTION_PATTERNS = [
+    # "ignore (all) previous instructions", "disregard the system prompt", …
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|every|the|your|my|these|those|of)\s+){0,3}"
+    r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer)\s+"
+    r"(?:(?:system|developer)\s+)?(?:instructions?|prompts?|rules|directions|guidelines|messages?)\b",
+    r"\bforget\s+(?:(?:all|everything)\s+(?:about\s+)?)?(?:your|the)\s+(?:instructions|rules|guidelines)\b",
+    # "reveal your system prompt" (not "what is a system prompt?": that is a question)
+    r"\b(?:reveal|print|show|display|output|repeat|leak|dump|expose)\s+(?:me\s+)?(?:your|the)\s+"
+    r"(?:(?:full|exact|entire|original|hidden|secret|initial|internal)\s+)*"
+    r"(?:system\s+(?:prompt|message|instructions)|hidden\s+(?:prompt|instructions)|initial\s+(?:prompt|instructions))",
+    # persona overrides
+    r"\byou\s+are\s+now\s+(?:dan\b|(?:in\s+)?(?:developer|god|jailbreak|unrestricted|dan)\s+mode|jailbroken|unrestricted|unfiltered)",
+    r"\b(?:act|pretend)\s+(?:as|to\s+be)\s+dan\b",
+    r"\bdo\s+anything\s+now\b",
+    r"\b(?:enable|enter|activate|switch\s+to)\s+(?:developer|dan|jailbreak|god)\s+mode\b",
+    r"\bnew\s+(?:system\s+)?instructions\s*:",
+    # chat-template role markers smuggled into user text
+    r"<\|im_start\|>\s*(?:system|assistant)",
+    r"<\|start_header_id\|>\s*system",
+    r"<\|system\|>",
+    r"<<\s*SYS\s*>>",
+    r"\[/?INST\]",
+    r"^\s*system\s*:\s*(?:you\b|ignore\b|from\s+now\s+on\b|new\s+(?:rules|instructions)\b)",
+]
+_INJECTION_RE = re.compile(
+    "|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE
+)
+
+
+def _quote(match: re.Match[str]) -> str:
+    return repr(" ".join(match.group(0).split()))
+
+
+@register_validator(name="interlock/prompt_injection", data_type="string")
+class PromptInjection(Validator):
+    """Known prompt-injection phrasings.
+
+    No fix: an injection cannot be cleaned reliably (removing the phrase
+    leaves the rest of the attack), so the policy refuses the message.
+    """
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        match = _INJECTION_RE.search(str(value))
+        if match:
+            return FailResult(
+                error_message=f"the message looks like a prompt-injection attempt: {_quote(match)}"
+            )
+        return PassResult()
+
+
+# --------------------------------------------------------------------------- toxicity
+
+_TOXIC_RE = re.compile(
+    r"\b(?:kill\s+yourself|kys|go\s+die"
+    r"|i\s*(?:will|'ll|am\s+going\s+to|'m\s+going\s+to)\s+(?:kill|hurt)\s+you"
+    r"|you(?:\s+are|'re)?\s+(?:an?\s+)?(?:(?:stupid|worthless|pathetic|useless|dumb)\s+)?"
+    r"(?:idiot|moron|imbecile|loser)s?"
+    r"|(?:stupid|worthless|pathetic|useless)\s+(?:idiot|moron|imbecile|loser)s?"
+    r"|shut\s+up,?\s+you"
+    r"|nobody\s+(?:likes|loves|wants)\s+you)\b",
     re.IGNORECASE,
 )
 
-_SECRETS: list[tuple[str, re.Pattern[str]]] = [
-    ("aws access key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("api key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b")),
-    ("github token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+
+@register_validator(name="interlock/toxicity", data_type="string")
+class Toxicity(Validator):
+    """Abuse aimed at a person, from a short mild list.
+
+    Deliberately narrow (second-person abuse, threats, self-harm urging) so
+    that technical text ("kill the process", "idiot light") passes; a
+    model-based classifier can replace it where one is available.
+    """
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        match = _TOXIC_RE.search(str(value))
+        if match:
+            return FailResult(
+                error_message=f"the message contains abusive language: {_quote(match)}"
+            )
+        return PassResult()
+
+
+# --------------------------------------------------------------------------- length
+
+
+@register_validator(name="interlock/max_length", data_type="string")
+class MaxLength(Validator):
+    """Oversized messages are refused, not truncated: a cut message changes its meaning."""
+
+    def __init__(self, max_chars: int, **kwargs: Any) -> None:
+        super().__init__(max_chars=max_chars, **kwargs)
+        self.max_chars = max_chars
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        length = len(str(value))
+        if length > self.max_chars:
+            return FailResult(
+                error_message=f"the message is {length} characters long; "
+                f"the limit is {self.max_chars}"
+            )
+        return PassResult()
+
+
+# --------------------------------------------------------------------------- secrets
+
+# (kind, pattern, replacement). Assignments keep their key so the model still
+# knows *that* a password was given, just not which.
+_SECRETS: list[tuple[str, re.Pattern[str], str]] = [
     (
         "private key",
         re.compile(
-            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?"
-            r"(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)"
         ),
+        SECRET_PLACEHOLDER,
     ),
-    ("password", re.compile(r"(?i)\b(?:password|passwd|pwd|secret|api_key|token)\s*[=:]\s*\S+")),
+    ("aws access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), SECRET_PLACEHOLDER),
+    ("api key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), SECRET_PLACEHOLDER),
+    (
+        "github token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
+        SECRET_PLACEHOLDER,
+    ),
+    ("slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), SECRET_PLACEHOLDER),
+    (
+        "bearer token",
+        re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/-]{20,}=*"),
+        rf"\1{SECRET_PLACEHOLDER}",
+    ),
+    (
+        "password",
+        re.compile(
+            r"(?i)\b((?:password|passwd|secret|client[_-]?secret|api[_-]?key|apikey"
+            r"|access[_-]?token|auth[_-]?token|refresh[_-]?token|token|private[_-]?key)"
+            r"\s*[:=]\s*)(?:\"[^\"\n]{3,}\"|'[^'\n]{3,}'|(?!\[REDACTED)[^\s\"',;]{4,})"
+        ),
+        rf"\1{SECRET_PLACEHOLDER}",
+    ),
 ]
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-_SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-# Phone numbers: an international "+" form, or a grouped national form such as
-# (555) 123-4567 / 555-123-4567 / 555 123 4567. Bare digit runs (years, ports,
-# counts) never match: a separator structure is required.
-_PHONE = re.compile(
-    r"(?:\+\d{1,3}[ .-]?(?:\(?\d{1,4}\)?[ .-]?){2,4}\d{2,4})"
-    r"|(?:\(\d{3}\)\s?\d{3}[ .-]\d{4})"
-    r"|(?:\b\d{3}[.-]\d{3}[.-]\d{4}\b)"
-    r"|(?:\b\d{3} \d{3} \d{4}\b)"
+
+def redact_secrets(text: str) -> tuple[str, list[str]]:
+    """Replace credentials with the placeholder; returns the text and the kinds found."""
+    found: list[str] = []
+    for kind, pattern, replacement in _SECRETS:
+        text, count = pattern.subn(replacement, text)
+        if count:
+            found.append(kind)
+    return text, found
+
+
+@register_validator(name="interlock/secret_leak", data_type="string")
+class SecretLeak(Validator):
+    """Credentials must never reach a model, a cache, a log or a trace: redact them."""
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text, found = redact_secrets(str(value))
+        if found:
+            return FailResult(error_message=f"secrets redacted: {', '.join(found)}", fix_value=text)
+        return PassResult()
+
+
+# --------------------------------------------------------------------------- PII
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 )
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+)
+# Card candidates: contiguous, or grouped 4-4-4-x / 4-6-5 with one consistent
+# separator. Luhn and issuer prefixes are checked afterwards.
+_CARD = re.compile(
+    r"(?<![\w.-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?![\w-]|\.\d)"
+)
+# SSA rules: no 000/666/9xx area, no 00 group, no 0000 serial.
+_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w-]|\.\d)")
+# US/NANP: area code starts 2-9; separators required, so bare digit runs never match.
+_PHONE_US = re.compile(
+    r"(?<![\w+.-])(?:1[ .-])?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
+)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
 
 
 def _luhn(digits: str) -> bool:
@@ -76,96 +255,85 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-@register_validator(name="interlock/prompt_injection", data_type="string")
-class PromptInjection(Validator):
-    """Known prompt-injection phrasings; refuse rather than try to clean them."""
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        match = _INJECTION_RE.search(str(value))
-        if match:
-            return FailResult(
-                error_message="the message looks like a prompt-injection attempt: "
-                f"{match.group(0)!r}"
-            )
-        return PassResult()
-
-
-@register_validator(name="interlock/toxicity", data_type="string")
-class Toxicity(Validator):
-    """Abusive language aimed at a person (a short list; a model-based check can replace it)."""
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        match = _TOXIC.search(str(value))
-        if match:
-            return FailResult(
-                error_message=f"the message contains abusive language: {match.group(0)!r}"
-            )
-        return PassResult()
+def _card_issuer_ok(digits: str) -> bool:
+    """Known issuer prefixes and lengths: rules out timestamps, IDs and runs of years."""
+    n = len(digits)
+    p2, p3, p4 = int(digits[:2]), int(digits[:3]), int(digits[:4])
+    if digits[0] == "4":  # Visa
+        return n in (13, 16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
+        return n == 16
+    if p2 in (34, 37):  # American Express
+        return n == 15
+    if p4 == 6011 or p2 == 65 or 644 <= p3 <= 649 or p2 == 62:  # Discover, UnionPay
+        return 16 <= n <= 19
+    if 3528 <= p4 <= 3589:  # JCB
+        return 16 <= n <= 19
+    if p2 in (36, 38, 39) or 300 <= p3 <= 305:  # Diners Club
+        return 14 <= n <= 19
+    return False
 
 
-@register_validator(name="interlock/max_length", data_type="string")
-class MaxLength(Validator):
-    def __init__(self, max_chars: int, **kwargs: Any) -> None:
-        super().__init__(max_chars=max_chars, **kwargs)
-        self.max_chars = max_chars
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        if len(str(value)) > self.max_chars:
-            return FailResult(
-                error_message=f"the message is {len(str(value))} characters; "
-                f"the limit is {self.max_chars}"
-            )
-        return PassResult()
+def _is_card(candidate: str) -> bool:
+    digits = _digits(candidate)
+    return 13 <= len(digits) <= 19 and _card_issuer_ok(digits) and _luhn(digits)
 
 
-@register_validator(name="interlock/secret_leak", data_type="string")
-class SecretLeak(Validator):
-    """Credentials must never reach a model, a log or a trace: redact them."""
-
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        text, found = str(value), []
-        for kind, pattern in _SECRETS:
-            if pattern.search(text):
-                found.append(kind)
-                text = pattern.sub("[REDACTED_SECRET]", text)
-        if found:
-            return FailResult(error_message=f"secrets redacted: {', '.join(found)}", fix_value=text)
-        return PassResult()
+def _is_iban(candidate: str) -> bool:
+    compact = candidate.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-@register_validator(name="interlock/pii", data_type="string")
-class PIIRedactor(Validator):
-    """Emails, phone numbers, Luhn-valid card numbers, IBANs and US SSNs → placeholders."""
+def _is_intl_phone(candidate: str) -> bool:
+    return 8 <= len(_digits(candidate)) <= 15  # E.164 allows at most 15 digits
 
-    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        text, found = redact_pii(str(value))
-        if found:
-            return FailResult(error_message=f"PII redacted: {', '.join(found)}", fix_value=text)
-        return PassResult()
+
+# Order matters: emails first (they may hold digits), then the checksummed
+# numbers, phones last (the loosest pattern sees only what is left).
+_PII: list[tuple[str, str, re.Pattern[str], Callable[[str], bool] | None]] = [
+    ("email", "[EMAIL]", _EMAIL, None),
+    ("iban", "[IBAN]", _IBAN, _is_iban),
+    ("card number", "[CARD]", _CARD, _is_card),
+    ("ssn", "[SSN]", _SSN, None),
+    ("phone number", "[PHONE]", _PHONE_INTL, _is_intl_phone),
+    ("phone number", "[PHONE]", _PHONE_US, None),
+]
 
 
 def redact_pii(text: str) -> tuple[str, list[str]]:
+    """Replace PII with typed placeholders; returns the text and the kinds found."""
     found: list[str] = []
+    for kind, label, pattern, check in _PII:
 
-    def sub(pattern: re.Pattern[str], label: str, kind: str, text: str, check: Any = None) -> str:
-        def replace(match: re.Match[str]) -> str:
+        def replace(
+            match: re.Match[str],
+            kind: str = kind,
+            label: str = label,
+            check: Callable[[str], bool] | None = check,
+        ) -> str:
             if check is not None and not check(match.group(0)):
                 return match.group(0)
             if kind not in found:
                 found.append(kind)
             return label
 
-        return pattern.sub(replace, text)
-
-    text = sub(_EMAIL, "[EMAIL]", "email", text)
-    text = sub(_IBAN, "[IBAN]", "iban", text)
-    text = sub(_SSN, "[SSN]", "ssn", text)
-    text = sub(
-        _CARD,
-        "[CARD]",
-        "card number",
-        text,
-        lambda s: 13 <= len(re.sub(r"\D", "", s)) <= 19 and _luhn(re.sub(r"\D", "", s)),
-    )
-    text = sub(_PHONE, "[PHONE]", "phone number", text, lambda s: len(re.sub(r"\D", "", s)) >= 9)
+        text = pattern.sub(replace, text)
     return text, found
+
+
+@register_validator(name="interlock/pii", data_type="string")
+class PIIRedactor(Validator):
+    """Emails, phone numbers, cards, IBANs and US SSNs become typed placeholders.
+
+    Typed (``[EMAIL]`` rather than one mask) so the model can still answer
+    "what should I do with my card number?" sensibly.
+    """
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        text, found = redact_pii(str(value))
+        if found:
+            return FailResult(error_message=f"PII redacted: {', '.join(found)}", fix_value=text)
+        return PassResult()

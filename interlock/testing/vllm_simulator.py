@@ -360,12 +360,74 @@ def _buckets_1_2_5(max_value: int) -> list[float]:
         exponent += 1
 
 
-_TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
-                 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]
-_TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
-                 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
-_LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
-                    50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0]
+_TTFT_BUCKETS = [
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+]
+_TPOT_BUCKETS = [
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+]
+_LATENCY_BUCKETS = [
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+]
 _FINISH_REASONS = ("stop", "length", "abort")
 
 
@@ -410,25 +472,52 @@ class _Metrics:
             lines.extend([f"# HELP {name} {doc}", f"# TYPE {name} {kind}"])
             lines.append(f"{name}{{{labels}}} {_num(value)}")
 
-        scalar("vllm:num_requests_running", "gauge",
-               "Number of requests in model execution batches.", running)
-        scalar("vllm:num_requests_waiting", "gauge",
-               "Number of requests waiting to be processed.", waiting)
-        scalar("vllm:kv_cache_usage_perc", "gauge",
-               "KV-cache usage. 1 means 100 percent usage.", 0.0)
-        scalar("vllm:num_preemptions_total", "counter",
-               "Cumulative number of preemption from the engine.", 0)
-        scalar("vllm:prompt_tokens_total", "counter",
-               "Number of prefill tokens processed.", self.prompt_tokens)
-        scalar("vllm:generation_tokens_total", "counter",
-               "Number of generation tokens processed.", self.generation_tokens)
+        scalar(
+            "vllm:num_requests_running",
+            "gauge",
+            "Number of requests in model execution batches.",
+            running,
+        )
+        scalar(
+            "vllm:num_requests_waiting",
+            "gauge",
+            "Number of requests waiting to be processed.",
+            waiting,
+        )
+        scalar(
+            "vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", 0.0
+        )
+        scalar(
+            "vllm:num_preemptions_total",
+            "counter",
+            "Cumulative number of preemption from the engine.",
+            0,
+        )
+        scalar(
+            "vllm:prompt_tokens_total",
+            "counter",
+            "Number of prefill tokens processed.",
+            self.prompt_tokens,
+        )
+        scalar(
+            "vllm:generation_tokens_total",
+            "counter",
+            "Number of generation tokens processed.",
+            self.generation_tokens,
+        )
         name = "vllm:request_success_total"
-        lines.extend([f"# HELP {name} Count of successfully processed requests.",
-                      f"# TYPE {name} counter"])
+        lines.extend(
+            [f"# HELP {name} Count of successfully processed requests.", f"# TYPE {name} counter"]
+        )
         for reason, count in self.success.items():
             lines.append(f'{name}{{{labels},finished_reason="{reason}"}} {_num(count)}')
-        for histogram in (self.request_prompt, self.request_generation, self.ttft,
-                          self.tpot, self.e2e):
+        for histogram in (
+            self.request_prompt,
+            self.request_generation,
+            self.ttft,
+            self.tpot,
+            self.e2e,
+        ):
             lines.extend(histogram.render(labels))
         return "\n".join(lines) + "\n"
 
@@ -610,8 +699,11 @@ class _Simulator:
 
 
 def _usage(prompt: int, completion: int) -> dict[str, Any]:
-    return {"prompt_tokens": prompt, "total_tokens": prompt + completion,
-            "completion_tokens": completion}
+    return {
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens": completion,
+    }
 
 
 class _ReplicaHeader:
@@ -669,15 +761,27 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         config = sim.config
         now = int(time.time())
         permission = {
-            "id": f"modelperm-{uuid.uuid4().hex}", "object": "model_permission",
-            "created": now, "allow_create_engine": False, "allow_sampling": True,
-            "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
-            "allow_fine_tuning": False, "organization": "*", "group": None,
+            "id": f"modelperm-{uuid.uuid4().hex}",
+            "object": "model_permission",
+            "created": now,
+            "allow_create_engine": False,
+            "allow_sampling": True,
+            "allow_logprobs": True,
+            "allow_search_indices": False,
+            "allow_view": True,
+            "allow_fine_tuning": False,
+            "organization": "*",
+            "group": None,
             "is_blocking": False,
         }
         card = {
-            "id": config.model, "object": "model", "created": now, "owned_by": "vllm",
-            "root": config.model, "parent": None, "max_model_len": config.max_model_len,
+            "id": config.model,
+            "object": "model",
+            "created": now,
+            "owned_by": "vllm",
+            "root": config.model,
+            "parent": None,
+            "max_model_len": config.max_model_len,
             "permission": [permission],
             "simulator_replica": config.replica_id,  # not vLLM's: which replica answered
         }
@@ -777,20 +881,40 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
             await tokens.aclose()
         if len(pieces) < len(plan.pieces):
             return _error("Client disconnected")  # what vLLM returns; nobody reads it
-        message = {"role": "assistant", "content": "".join(pieces), "refusal": None,
-                   "annotations": None, "audio": None, "function_call": None,
-                   "reasoning": None}
-        choice = {"index": 0, "message": message, "logprobs": None,
-                  "finish_reason": plan.finish_reason, "stop_reason": None,
-                  "token_ids": None}
+        message = {
+            "role": "assistant",
+            "content": "".join(pieces),
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "reasoning": None,
+        }
+        choice = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": plan.finish_reason,
+            "stop_reason": None,
+            "token_ids": None,
+        }
         usage = _usage(plan.prompt_tokens, len(pieces))
         usage["prompt_tokens_details"] = None
-        return JSONResponse({
-            "id": plan.request_id, "object": "chat.completion", "created": created,
-            "model": plan.model, "choices": [choice], "service_tier": None,
-            "system_fingerprint": None, "usage": usage, "prompt_logprobs": None,
-            "prompt_token_ids": None, "kv_transfer_params": None,
-        })
+        return JSONResponse(
+            {
+                "id": plan.request_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": plan.model,
+                "choices": [choice],
+                "service_tier": None,
+                "system_fingerprint": None,
+                "usage": usage,
+                "prompt_logprobs": None,
+                "prompt_token_ids": None,
+                "kv_transfer_params": None,
+            }
+        )
 
     async def _stream(plan: _Plan, arrived: float) -> AsyncIterator[str]:
         """SSE exactly as vLLM's ``chat_completion_stream_generator`` writes it.
@@ -800,8 +924,12 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         chunk (empty choices) follows if asked for; then ``data: [DONE]``.
         """
         created = int(time.time())
-        head = {"id": plan.request_id, "object": "chat.completion.chunk",
-                "created": created, "model": plan.model}
+        head = {
+            "id": plan.request_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": plan.model,
+        }
         last = len(plan.pieces) - 1
 
         def chunk(choice: dict[str, Any], completion: int, **extra: Any) -> str:
@@ -811,14 +939,23 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
             return f"data: {_dumps(data)}\n\n"
 
         def role_chunk() -> str:
-            choice = {"index": 0, "delta": {"role": "assistant", "content": ""},
-                      "logprobs": None, "finish_reason": None}
+            choice = {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
             return chunk(choice, 0, prompt_token_ids=None)
 
         def final_choice(content: str) -> dict[str, Any]:
-            return {"index": 0, "delta": {"content": content}, "logprobs": None,
-                    "finish_reason": plan.finish_reason, "stop_reason": None,
-                    "token_ids": None}
+            return {
+                "index": 0,
+                "delta": {"content": content},
+                "logprobs": None,
+                "finish_reason": plan.finish_reason,
+                "stop_reason": None,
+                "token_ids": None,
+            }
 
         tokens = _generate(plan, arrived)
         try:
@@ -828,8 +965,13 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
                 if index == last:
                     yield chunk(final_choice(piece), index + 1)
                 else:
-                    choice = {"index": 0, "delta": {"content": piece}, "logprobs": None,
-                              "finish_reason": None, "token_ids": None}
+                    choice = {
+                        "index": 0,
+                        "delta": {"content": piece},
+                        "logprobs": None,
+                        "finish_reason": None,
+                        "token_ids": None,
+                    }
                     yield chunk(choice, index + 1)
         finally:
             await tokens.aclose()
@@ -837,8 +979,11 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
             yield role_chunk()
             yield chunk(final_choice(""), 0)
         if plan.include_usage:
-            usage_chunk = {**head, "choices": [],
-                           "usage": _usage(plan.prompt_tokens, len(plan.pieces))}
+            usage_chunk = {
+                **head,
+                "choices": [],
+                "usage": _usage(plan.prompt_tokens, len(plan.pieces)),
+            }
             yield f"data: {_dumps(usage_chunk)}\n\n"
         yield "data: [DONE]\n\n"
 
@@ -869,10 +1014,15 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     @app.get("/_simulator/stats")
     async def stats() -> JSONResponse:
-        return JSONResponse({
-            **sim.stats, "running": sim.running, "waiting": sim.waiting,
-            "replica_id": sim.config.replica_id, "pid": os.getpid(),
-        })
+        return JSONResponse(
+            {
+                **sim.stats,
+                "running": sim.running,
+                "waiting": sim.waiting,
+                "replica_id": sim.config.replica_id,
+                "pid": os.getpid(),
+            }
+        )
 
     return app
 
@@ -976,9 +1126,16 @@ class SimulatorProcess:
         log_dir: str | Path | None = None,
     ) -> None:
         self.config = SimulatorConfig(
-            model=model, ttft_s=ttft_s, inter_token_s=inter_token_s,
-            output_tokens=output_tokens, error_rate=error_rate, mode=mode, slowdown=slowdown,
-            max_model_len=max_model_len, max_num_seqs=max_num_seqs, seed=seed,
+            model=model,
+            ttft_s=ttft_s,
+            inter_token_s=inter_token_s,
+            output_tokens=output_tokens,
+            error_rate=error_rate,
+            mode=mode,
+            slowdown=slowdown,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            seed=seed,
             replica_id=replica_id,
         )
         self.config.validate()
@@ -1014,13 +1171,33 @@ class SimulatorProcess:
     def argv(self) -> list[str]:
         c = self.config
         args = [
-            sys.executable, "-m", "interlock.testing.vllm_simulator",
-            "--host", self.host, "--port", str(self.port), "--model", c.model,
-            "--ttft-s", repr(c.ttft_s), "--inter-token-s", repr(c.inter_token_s),
-            "--output-tokens", str(c.output_tokens), "--error-rate", repr(c.error_rate),
-            "--mode", c.mode, "--slowdown", repr(c.slowdown),
-            "--max-model-len", str(c.max_model_len), "--max-num-seqs", str(c.max_num_seqs),
-            "--replica-id", c.replica_id,
+            sys.executable,
+            "-m",
+            "interlock.testing.vllm_simulator",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--model",
+            c.model,
+            "--ttft-s",
+            repr(c.ttft_s),
+            "--inter-token-s",
+            repr(c.inter_token_s),
+            "--output-tokens",
+            str(c.output_tokens),
+            "--error-rate",
+            repr(c.error_rate),
+            "--mode",
+            c.mode,
+            "--slowdown",
+            repr(c.slowdown),
+            "--max-model-len",
+            str(c.max_model_len),
+            "--max-num-seqs",
+            str(c.max_num_seqs),
+            "--replica-id",
+            c.replica_id,
         ]
         if c.seed is not None:
             args += ["--seed", str(c.seed)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from langgraph.graph import END, START, StateGraph
 
 from interlock.agent import Agent
 from interlock.graphs.agent import agent_graph
+from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.nodes.generate import Generate
 from interlock.nodes.guard import InputGuard, OutputGuard
 from interlock.nodes.retrieve import Retrieve
