@@ -215,6 +215,30 @@ class ModelTier:
         await asyncio.sleep(max(0.0, wake - time.monotonic()))
         return True
 
+    async def _acquire(
+        self, key: str | None, tried: set[str], deadline: float, failures: list[str]
+    ) -> Replica | None:
+        """The next replica to try, reserved (breaker slot, in-flight count); None = give up.
+
+        Shared by ``ainvoke`` and ``stream`` so both fail over, and wait out
+        429 rests, the same way.
+        """
+        for _ in range(len(self.replicas) + 1):
+            if time.monotonic() >= deadline:
+                return None
+            candidates = self._candidates(key, tried)
+            if not candidates:
+                if await self._wait_for_capacity(deadline):
+                    continue
+                failures.append("no replica available (breakers open or probes failing)")
+                return None
+            replica = candidates[0]
+            tried.add(replica.url)
+            if replica.breaker.acquire():
+                replica.in_flight += 1
+                return replica
+        return None
+
     def _usage(self, meta: object) -> Usage:
         tokens_in = int(meta.get("input_tokens", 0)) if isinstance(meta, dict) else 0
         tokens_out = int(meta.get("output_tokens", 0)) if isinstance(meta, dict) else 0
@@ -240,21 +264,10 @@ class ModelTier:
         tried: set[str] = set()
         failures: list[str] = []
         for attempt in range(self.retry.max_attempts):
+            replica = await self._acquire(affinity_key, tried, deadline, failures)
+            if replica is None:
+                break
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            candidates = self._candidates(affinity_key, tried)
-            if not candidates:
-                if await self._wait_for_capacity(deadline):
-                    continue
-                failures.append("no replica available (breakers open or probes failing)")
-                break
-            replica = candidates[0]
-            if not replica.breaker.acquire():
-                tried.add(replica.url)
-                continue
-            tried.add(replica.url)
-            replica.in_flight += 1
             began = time.perf_counter()
             try:
                 reply = await asyncio.wait_for(
@@ -316,16 +329,9 @@ class ModelTier:
         tried: set[str] = set()
         failures: list[str] = []
         for attempt in range(self.retry.max_attempts):
-            remaining = deadline - time.monotonic()
-            candidates = self._candidates(affinity_key, tried) if remaining > 0 else []
-            if not candidates:
+            replica = await self._acquire(affinity_key, tried, deadline, failures)
+            if replica is None:
                 break
-            replica = candidates[0]
-            if not replica.breaker.acquire():
-                tried.add(replica.url)
-                continue
-            tried.add(replica.url)
-            replica.in_flight += 1
             began = time.perf_counter()
             ttft: float | None = None
             parts: list[str] = []
