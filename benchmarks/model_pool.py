@@ -1,9 +1,13 @@
 """The model pool under load: 1,000 concurrent streaming requests to 3 simulator replicas.
 
 Usage: .venv/bin/python benchmarks/model_pool.py [--requests 1000]
-In one run, side by side: the same load sent straight to the simulators (the
-baseline), through interlock's pool, through the pool with one replica killed
-mid-run, and through LiteLLM's Router (the reference peer). Reports per-request
+In one run, side by side: the same load sent straight to the simulators with
+the official ``openai`` client (the baseline), through interlock's pool
+(``ModelTier.stream``), through the pool as a LangChain chat model
+(``PoolChatModel.astream``, what a LangGraph node uses), through the pool with
+one replica killed mid-run, and through LiteLLM's Router (the reference peer).
+Each variant first runs a short warm-up (connections, imports) that is not
+counted. Reports per-request
 latency and time to first token (p50/p99), requests/s, success rate, and the
 interlock process's CPU time and peak memory; writes results/model_pool.json.
 Absolute numbers on a shared 2-core machine are noisy: read the ratios.
@@ -25,6 +29,7 @@ import openai
 from langchain_core.messages import HumanMessage
 
 from interlock.models.breaker import BreakerPolicy
+from interlock.models.chat_model import PoolChatModel
 from interlock.models.tier import ModelTier, RetryPolicy
 from interlock.testing.vllm_simulator import SimulatorProcess
 
@@ -116,10 +121,28 @@ async def main(n: int) -> None:
             assert generation is not None
             return time.perf_counter() - began, generation.ttft_s or 0.0
 
-        results = [await run("direct", direct, n)]
-        results.append(await run("interlock pool", through_pool, n))
+        chat_model = PoolChatModel(tier=pool)
+
+        async def through_chat_model(i: int) -> tuple[float, float]:
+            began = time.perf_counter()
+            ttft = 0.0
+            async for chunk in chat_model.astream([HumanMessage(content=PROMPT)]):
+                if not ttft and chunk.content:
+                    ttft = time.perf_counter() - began
+            return time.perf_counter() - began, ttft
+
+        warm = max(10, n // 10)
+        results = []
+        for name, one in (
+            ("direct", direct),
+            ("interlock pool", through_pool),
+            ("interlock pool as LangChain chat model", through_chat_model),
+        ):
+            await run("warm-up", one, warm)
+            results.append(await run(name, one, n))
         await pool.aclose()
         pool = make_pool()
+        await run("warm-up", through_pool, warm)
 
         async def kill_one() -> None:
             await asyncio.sleep(0.5)
@@ -162,6 +185,7 @@ async def main(n: int) -> None:
                         ttft = time.perf_counter() - began
                 return time.perf_counter() - began, ttft
 
+            await run("warm-up", through_litellm, warm)
             results.append(await run("litellm router", through_litellm, n))
         except ImportError as exc:
             results.append({"name": "litellm router", "skipped": str(exc)})
@@ -174,6 +198,15 @@ async def main(n: int) -> None:
         if "latency_ms_p50" in r:
             r["added_latency_ms_p50"] = round(r["latency_ms_p50"] - base["latency_ms_p50"], 1)
             r["added_latency_ms_p99"] = round(r["latency_ms_p99"] - base["latency_ms_p99"], 1)
+            r["added_ttft_ms_p50"] = round(r["ttft_ms_p50"] - base["ttft_ms_p50"], 1)
+            r["cpu_ratio_to_direct"] = round(r["cpu_s"] / max(base["cpu_s"], 1e-9), 2)
+    by_name = {r["name"]: r for r in results}
+    peer = by_name.get("litellm router", {})
+    if "requests_per_s" in peer:
+        for name in ("interlock pool", "interlock pool as LangChain chat model"):
+            by_name[name]["throughput_ratio_to_litellm"] = round(
+                by_name[name]["requests_per_s"] / peer["requests_per_s"], 2
+            )
     summary = {
         "concurrent_requests": n,
         "replicas": 3,

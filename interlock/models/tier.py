@@ -1,12 +1,10 @@
 """A model tier: a named pool of OpenAI-compatible replicas (vLLM, llama-server).
 
-Each replica is called through langchain-openai's ``ChatOpenAI`` so LangGraph
-streaming and Langfuse's LangChain callback record every call as a
-generation. The pool adds what a single client lacks:
+The pool adds what a single client lacks:
 
 * a balancing strategy (balancer.py) orders the usable replicas;
-* a circuit breaker per replica (breaker.py) and an optional active health
-  probe take failing replicas out of rotation and bring them back;
+* a circuit breaker per replica (breaker.py) and an active health probe take
+  failing replicas out of rotation and bring them back;
 * a failed call — connect error, timeout, 5xx, or 429 (its Retry-After is
   honoured by resting that replica) — moves to another replica after a short
   exponential backoff with jitter, all within one total deadline;
@@ -14,29 +12,32 @@ generation. The pool adds what a single client lacks:
   another replica (the user would see the answer twice, or two different
   answers spliced): it fails with ``StreamInterrupted`` carrying the partial
   text, and the caller decides (the agent's fallback node retries the whole
-  generation, visibly).
+  generation, visibly);
+* token usage and cost per call, from the server's usage field or, when a
+  server omits it, from the server's own tokenizer (``/tokenize``).
+
+Calls go over the wire module (plain httpx, see its docstring for why);
+``chat_model.PoolChatModel`` puts LangChain's chat-model interface on top so
+LangGraph streaming and Langfuse's callback see each call as a generation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-import openai
-from langchain_core.callbacks import Callbacks
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import RunnableConfig
-from langchain_openai import ChatOpenAI
 
 from interlock.errors import InterlockError, ModelUnavailable
+from interlock.models import wire
 from interlock.models.balancer import Strategy, StrategyName, make_strategy
 from interlock.models.breaker import BreakerPolicy, CircuitBreaker
 from interlock.models.replica import Replica
@@ -44,14 +45,8 @@ from interlock.state import Tier, Usage
 
 log = logging.getLogger(__name__)
 
-# Failures that say "this replica, now" rather than "this request".
-RETRYABLE = (
-    openai.APIConnectionError,  # includes APITimeoutError
-    openai.InternalServerError,
-    openai.RateLimitError,
-    httpx.HTTPError,
-    TimeoutError,
-)
+Messages = Sequence[BaseMessage | wire.ChatMessage]
+UsageSource = Literal["server", "tokenizer", "estimate"]
 
 
 class ModelRejected(InterlockError):
@@ -77,6 +72,9 @@ class Generation:
     latency_s: float
     ttft_s: float | None = None
     attempts: int = 1
+    tier: str = ""
+    usage_source: UsageSource = "server"
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -105,16 +103,12 @@ class TierStream:
         return self._source
 
 
-def _retry_after(exc: openai.RateLimitError) -> float:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    if not value:
-        return 1.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        with contextlib.suppress(TypeError, ValueError):
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    return 1.0
+def _text_of(messages: Messages) -> str:
+    parts: list[str] = []
+    for m in messages:
+        content = m.content if isinstance(m, BaseMessage) else m.get("content", "")
+        parts.append(content if isinstance(content, str) else str(content))
+    return "\n".join(parts)
 
 
 class ModelTier:
@@ -146,6 +140,9 @@ class ModelTier:
         self.name = name
         self.model = model
         self.context_window = context_window
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.frequency_penalty = frequency_penalty
         self.cost_per_1k_input = cost_per_1k_input
         self.cost_per_1k_output = cost_per_1k_output
         self.retry = retry or RetryPolicy()
@@ -154,42 +151,34 @@ class ModelTier:
         self.strategy: Strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         policy = breaker or BreakerPolicy()
         self.replicas = [
-            Replica(url=url, weight=w, breaker=CircuitBreaker(policy))
+            Replica(url=url.rstrip("/"), weight=w, breaker=CircuitBreaker(policy))
             for url, w in zip(urls, weights, strict=True)
         ]
-        # No pooled keep-alive connections: llama-server closes a connection after
-        # a streamed response without saying so, and the next call on that pooled
-        # connection fails ("Server disconnected without sending a response"),
-        # seen here on every few calls. A loopback/LAN connect costs well under a
-        # millisecond next to a model call, so the pool opens one per call.
-        self._http = httpx.AsyncClient(
-            timeout=self.retry.attempt_timeout_s,
-            limits=httpx.Limits(max_keepalive_connections=0, max_connections=None),
-        )
-        self._clients = {
-            r.url: ChatOpenAI(
-                base_url=r.url,
-                api_key="unused",  # type: ignore[arg-type]  # local servers ignore it
-                model=model,
-                timeout=self.retry.attempt_timeout_s,
-                max_retries=0,  # the pool retries, on another replica
-                max_tokens=max_tokens,  # type: ignore[call-arg]
-                temperature=temperature,
-                frequency_penalty=frequency_penalty,
-                stream_usage=True,
-                http_async_client=self._http,
-            )
-            for r in self.replicas
-        }
+        # Keep-alive connections are reused; a server closing one under us is
+        # retried once on a fresh connection by wire._send.
+        self._http = self._client()
         self._probe_task: asyncio.Task[None] | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self.retry.attempt_timeout_s,
+            limits=httpx.Limits(max_keepalive_connections=256, max_connections=None),
+        )
+
+    def with_own_client(self) -> ModelTier:
+        """The same replicas (breakers, load counters) over a new connection pool.
+
+        httpx connections belong to one event loop; a caller running its own
+        loop (a sync call, another thread) uses this and closes it after.
+        """
+        twin = copy.copy(self)
+        twin._http = self._client()
+        twin._probe_task = None
+        return twin
 
     @property
     def urls(self) -> list[str]:
         return [r.url for r in self.replicas]
-
-    def chat_model(self, index: int = 0) -> ChatOpenAI:
-        """One replica's client, for callers who want LangChain's interface directly."""
-        return self._clients[self.replicas[index].url]
 
     def available(self) -> bool:
         """Can any replica take a call now (breaker not open, probe passing)?"""
@@ -239,27 +228,72 @@ class ModelTier:
                 return replica
         return None
 
-    def _usage(self, meta: object) -> Usage:
-        tokens_in = int(meta.get("input_tokens", 0)) if isinstance(meta, dict) else 0
-        tokens_out = int(meta.get("output_tokens", 0)) if isinstance(meta, dict) else 0
+    def _body(self, messages: Messages, *, stream: bool, **options: Any) -> dict[str, Any]:
+        return wire.request_body(
+            messages,
+            model=self.model,
+            stream=stream,
+            max_tokens=options.get("max_tokens") or self.max_tokens,
+            temperature=(
+                self.temperature if options.get("temperature") is None else options["temperature"]
+            ),
+            frequency_penalty=self.frequency_penalty,
+            stop=options.get("stop"),
+            response_format=options.get("response_format"),
+        )
+
+    async def _usage(
+        self, reported: Mapping[str, Any] | None, replica: Replica, prompt: Messages, text: str
+    ) -> tuple[Usage, UsageSource]:
+        source: UsageSource = "server"
+        if reported and "prompt_tokens" in reported:
+            tokens_in = int(reported.get("prompt_tokens") or 0)
+            tokens_out = int(reported.get("completion_tokens") or 0)
+        else:
+            # The server sent no usage: ask its own tokenizer, else estimate
+            # (~4 characters per token, OpenAI's rule of thumb for English).
+            prompt_text = _text_of(prompt)
+            counted = await asyncio.gather(
+                wire.count_tokens(self._http, replica.base_url, self.model, prompt_text),
+                wire.count_tokens(self._http, replica.base_url, self.model, text),
+            )
+            if counted[0] is not None and counted[1] is not None:
+                tokens_in, tokens_out, source = counted[0], counted[1], "tokenizer"
+            else:
+                tokens_in, tokens_out = len(prompt_text) // 4 + 1, len(text) // 4 + 1
+                source = "estimate"
         cost = (
             tokens_in / 1000 * self.cost_per_1k_input + tokens_out / 1000 * self.cost_per_1k_output
         )
-        return Usage(calls=1, input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+        return Usage(calls=1, input_tokens=tokens_in, output_tokens=tokens_out, cost=cost), source
 
-    def _config(self, callbacks: Callbacks) -> RunnableConfig:
-        return RunnableConfig(callbacks=callbacks, run_name=f"model:{self.name}")
+    def _give_up(self, failures: list[str]) -> ModelUnavailable:
+        return ModelUnavailable(
+            f"every replica of the {self.name} tier failed: {'; '.join(failures) or 'deadline'}"
+        )
+
+    async def _pause(self, attempt: int, deadline: float) -> None:
+        await asyncio.sleep(min(self.retry.backoff(attempt), max(0.0, deadline - time.monotonic())))
 
     async def ainvoke(
         self,
-        messages: Sequence[BaseMessage],
+        messages: Messages,
         *,
-        callbacks: Callbacks = None,
         affinity_key: str | None = None,
-        response_format: dict[str, Any] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
     ) -> Generation:
         """One completion, failing over between replicas within the retry policy's deadline."""
-        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+        body = self._body(
+            messages,
+            stream=False,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+        )
         deadline = time.monotonic() + self.retry.deadline_s
         tried: set[str] = set()
         failures: list[str] = []
@@ -267,61 +301,68 @@ class ModelTier:
             replica = await self._acquire(affinity_key, tried, deadline, failures)
             if replica is None:
                 break
-            remaining = deadline - time.monotonic()
             began = time.perf_counter()
             try:
-                reply = await asyncio.wait_for(
-                    self._clients[replica.url].ainvoke(
-                        list(messages), config=self._config(callbacks), **extra
-                    ),
-                    timeout=min(self.retry.attempt_timeout_s, remaining),
-                )
-            except openai.RateLimitError as exc:
-                replica.cooling_until = time.monotonic() + _retry_after(exc)
+                budget = min(self.retry.attempt_timeout_s, deadline - time.monotonic())
+                async with asyncio.timeout(max(budget, 0.001)):
+                    reply = await wire.complete(self._http, replica.url, body, timeout_s=budget)
+            except wire.RateLimited as exc:
+                replica.cooling_until = time.monotonic() + exc.retry_after_s
                 failures.append(f"{replica.url}: 429")
-            except RETRYABLE as exc:
+            except (wire.ReplicaFailure, TimeoutError) as exc:
                 replica.record_failure(time.perf_counter() - began)
-                failures.append(f"{replica.url}: {type(exc).__name__}")
+                failures.append(f"{replica.url}: {exc or 'timeout'}")
                 log.warning("tier %s replica %s failed: %s", self.name, replica.url, exc)
-            except openai.APIStatusError as exc:
+            except wire.RequestRejected as exc:
                 replica.breaker.success()  # it answered; the request is at fault
-                raise ModelRejected(f"{replica.url} rejected the request: {exc.message}") from exc
+                raise ModelRejected(f"{replica.url} rejected the request: {exc}") from exc
             else:
                 latency = time.perf_counter() - began
                 replica.record_success(latency)
+                usage, source = await self._usage(reply.usage, replica, messages, reply.text)
                 return Generation(
-                    text=str(reply.content).strip(),
+                    text=reply.text.strip(),
                     model=self.model,
                     replica=replica.url,
-                    usage=self._usage(reply.usage_metadata),
+                    usage=usage,
                     latency_s=latency,
                     attempts=attempt + 1,
+                    tier=self.name,
+                    usage_source=source,
+                    finish_reason=reply.finish_reason,
                 )
             finally:
                 replica.in_flight -= 1
-            await asyncio.sleep(
-                min(self.retry.backoff(attempt), max(0.0, deadline - time.monotonic()))
-            )
-        raise ModelUnavailable(
-            f"every replica of the {self.name} tier failed: {'; '.join(failures) or 'deadline'}"
-        )
+            await self._pause(attempt, deadline)
+        raise self._give_up(failures)
 
     def stream(
         self,
-        messages: Sequence[BaseMessage],
+        messages: Messages,
         *,
-        callbacks: Callbacks = None,
         affinity_key: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+        response_format: Mapping[str, Any] | None = None,
     ) -> TierStream:
         """Token stream; fails over only until the first token is out (see module doc)."""
+        body = self._body(
+            messages,
+            stream=True,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            response_format=response_format,
+        )
         holder = TierStream(_source=_empty())
-        holder._source = self._stream(messages, callbacks, affinity_key, holder)
+        holder._source = self._stream(messages, body, affinity_key, holder)
         return holder
 
     async def _stream(
         self,
-        messages: Sequence[BaseMessage],
-        callbacks: Callbacks,
+        messages: Messages,
+        body: dict[str, Any],
         affinity_key: str | None,
         holder: TierStream,
     ) -> AsyncIterator[str]:
@@ -335,65 +376,60 @@ class ModelTier:
             began = time.perf_counter()
             ttft: float | None = None
             parts: list[str] = []
-            usage: object = None
+            usage: Mapping[str, Any] | None = None
+            finish: str | None = None
             try:
-                chunks = (
-                    self._clients[replica.url]
-                    .astream(list(messages), config=self._config(callbacks))
-                    .__aiter__()
-                )
-                while True:
-                    # The timeout bounds each wait for the server, never the time the
-                    # consumer spends between tokens.
-                    budget = min(self.retry.attempt_timeout_s, deadline - time.monotonic())
-                    try:
-                        chunk = await asyncio.wait_for(anext(chunks), timeout=max(budget, 0.001))
-                    except StopAsyncIteration:
-                        break
-                    if chunk.usage_metadata:
-                        usage = chunk.usage_metadata
-                    text = str(chunk.content)
-                    if not text:
-                        continue
-                    if ttft is None:
-                        ttft = time.perf_counter() - began
-                    parts.append(text)
-                    yield text
-            except openai.RateLimitError as exc:
-                replica.cooling_until = time.monotonic() + _retry_after(exc)
+                budget = min(self.retry.attempt_timeout_s, deadline - time.monotonic())
+                # aclosing: a consumer that stops early must release the connection now.
+                async with contextlib.aclosing(
+                    wire.stream(self._http, replica.url, body, timeout_s=max(budget, 0.001))
+                ) as deltas:
+                    async for delta in deltas:
+                        if delta.usage:
+                            usage = delta.usage
+                        finish = delta.finish_reason or finish
+                        if not delta.text:
+                            continue
+                        if ttft is None:
+                            ttft = time.perf_counter() - began
+                        parts.append(delta.text)
+                        yield delta.text
+            except wire.RateLimited as exc:
+                replica.cooling_until = time.monotonic() + exc.retry_after_s
                 failures.append(f"{replica.url}: 429")
-            except RETRYABLE as exc:
+            except wire.ReplicaFailure as exc:
                 replica.record_failure(time.perf_counter() - began)
                 if parts:
                     raise StreamInterrupted(
-                        f"{replica.url} failed after {len(parts)} streamed tokens: "
-                        f"{type(exc).__name__}",
+                        f"{replica.url} failed after {len(parts)} streamed tokens: {exc}",
                         "".join(parts),
                     ) from exc
-                failures.append(f"{replica.url}: {type(exc).__name__}")
-            except openai.APIStatusError as exc:
-                raise ModelRejected(f"{replica.url} rejected the request: {exc.message}") from exc
+                failures.append(f"{replica.url}: {exc}")
+            except wire.RequestRejected as exc:
+                replica.breaker.success()
+                raise ModelRejected(f"{replica.url} rejected the request: {exc}") from exc
             else:
                 latency = time.perf_counter() - began
                 replica.record_success(latency, ttft)
+                text = "".join(parts)
+                counted, source = await self._usage(usage, replica, messages, text)
                 holder.generation = Generation(
-                    text="".join(parts).strip(),
+                    text=text.strip(),
                     model=self.model,
                     replica=replica.url,
-                    usage=self._usage(usage),
+                    usage=counted,
                     latency_s=latency,
                     ttft_s=ttft,
                     attempts=attempt + 1,
+                    tier=self.name,
+                    usage_source=source,
+                    finish_reason=finish,
                 )
                 return
             finally:
                 replica.in_flight -= 1
-            await asyncio.sleep(
-                min(self.retry.backoff(attempt), max(0.0, deadline - time.monotonic()))
-            )
-        raise ModelUnavailable(
-            f"every replica of the {self.name} tier failed: {'; '.join(failures) or 'deadline'}"
-        )
+            await self._pause(attempt, deadline)
+        raise self._give_up(failures)
 
     # -- health ------------------------------------------------------------------------
     async def probe(self, timeout_s: float = 2.0) -> None:

@@ -23,8 +23,10 @@ class Check:
 
     async def __call__(self, state: AgentState) -> dict[str, Any]:
         answer = state.get("answer")
-        if answer is None:  # generation failed; the fallback decides
-            return {"check": None}
+        if answer is None:
+            # Generation failed; the fallback decides. An earlier attempt's check
+            # stays: it tells the fallback this run did get an answer before.
+            return {}
         documents = state.get("documents") or []
         result = await self.checker.check(
             answer["text"],

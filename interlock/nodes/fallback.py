@@ -6,7 +6,9 @@ generate → check → fallback cycle always ends:
 1. another tier can still be tried (it is configured with different
    replicas than the one that failed): route there and generate again;
 2. the model is unreachable and nothing is left to try: end the run with
-   the error, which the API answers as 503 (no reply is stored);
+   the error, which the API answers as 503 (no reply is stored) — unless an
+   earlier attempt of this run did answer (it was checked and found
+   unsupported, and only the escalation failed): then path 3;
 3. the answer is unsupported and nothing is left to try: answer honestly
    that the sources do not say, quoting the closest passage with its source.
 """
@@ -55,9 +57,9 @@ class Fallback:
                     "answer": None,
                     "error": None,
                 }
-        if error is not None:
+        if error is not None and state.get("check") is None:
             return {}
-        return {"answer": honest_answer(state)}
+        return {"answer": honest_answer(state), "error": None}
 
 
 def honest_answer(state: AgentState) -> Answer:

@@ -1,8 +1,11 @@
 """generate: build the prompt within budget and call the routed tier.
 
-A model failure is not raised: it is recorded in ``error`` so the fallback
-node can try the other tier, and the run ends with a clear 503 only when
-nothing is left to try.
+The tier is called as a LangChain chat model (``PoolChatModel``) with the
+run's callbacks, so the trace records the call as a generation, tagged with
+the tier and — when the router had to fall back because a tier was down —
+``degraded``. A model failure is not raised: it is recorded in ``error`` so
+the fallback node can try the other tier, and the run ends with a clear 503
+only when nothing is left to try.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from interlock.errors import ModelUnavailable
+from interlock.models.chat_model import PoolChatModel, generation_of
 from interlock.models.prompt import SourceWindow, build_messages, cited_documents
 from interlock.models.tier import ModelRejected, ModelTier
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, Tier
@@ -26,12 +30,14 @@ class Generate:
         history_messages: int = 6,
     ) -> None:
         self.tiers = tiers
+        self.models = {name: PoolChatModel(tier=tier) for name, tier in tiers.items()}
         self.window = window or SourceWindow()
         self.history_messages = history_messages
 
     async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         route = state.get("route")
-        tier = self.tiers[route["tier"] if route else "small"]
+        name: Tier = route["tier"] if route else "small"
+        tier = self.tiers[name]
         sources = self.window.select(state.get("documents") or [])
         earlier = state.get("messages", [])[:-1]
         history = earlier[-self.history_messages :] if self.history_messages else []
@@ -40,10 +46,23 @@ class Generate:
         )
         attempts = state.get("attempts", 0) + 1
         thread = (config.get("configurable") or {}).get("thread_id")
+        degraded = bool(route and route.get("degraded"))
+        call_config = RunnableConfig(
+            callbacks=config.get("callbacks"),
+            run_name=f"model:{name}",
+            tags=[f"tier:{name}", *(["degraded"] if degraded else [])],
+            metadata={
+                "interlock_tier": name,
+                "interlock_degraded": degraded,
+                "interlock_route_reason": route["reason"] if route else "",
+                "interlock_attempt": attempts,
+            },
+        )
         try:
-            generation = await tier.ainvoke(
-                messages, callbacks=config.get("callbacks"), affinity_key=thread
+            reply = await self.models[name].ainvoke(
+                messages, config=call_config, affinity_key=thread
             )
+            generation = generation_of(reply)
         except (ModelUnavailable, ModelRejected) as exc:
             error = (
                 ErrorInfo(kind="model_rejected", detail=exc.reason)

@@ -46,10 +46,7 @@ import json
 import math
 import os
 import random
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,6 +64,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from interlock.embedded.process import ChildProcess
+from interlock.errors import ServiceUnavailable
 
 __all__ = [
     "REPLICA_HEADER",
@@ -107,6 +107,9 @@ class SimulatorConfig:
     max_num_seqs: int = 256
     seed: int | None = None
     replica_id: str = ""
+    # False mimics an OpenAI-compatible server that sends no ``usage`` at all (not
+    # vLLM, which does): the pool must then count tokens itself.
+    report_usage: bool = True
 
     def validate(self) -> None:
         """Raise ValueError on a value the simulator cannot honour."""
@@ -154,6 +157,8 @@ def _coerce(key: str, annotation: str, value: Any) -> Any:
     if annotation.startswith("int") and isinstance(value, float) and value.is_integer():
         return int(value)
     if (annotation == "str" or annotation == "Mode") and isinstance(value, str):
+        return value
+    if annotation == "bool" and isinstance(value, bool):
         return value
     raise ValueError(f"{key} has the wrong type: {value!r} for {annotation}")
 
@@ -627,7 +632,11 @@ class _Simulator:
             return _error("Stream options can only be defined when `stream=True`.")
         options = stream_options if isinstance(stream_options, dict) else {}
         # vLLM's StreamOptions.include_usage defaults to True once stream_options is given.
-        include_usage = stream_options is not None and options.get("include_usage", True) is True
+        include_usage = (
+            config.report_usage
+            and stream_options is not None
+            and options.get("include_usage", True) is True
+        )
         continuous = include_usage and options.get("continuous_usage_stats") is True
 
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -787,6 +796,34 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         }
         return JSONResponse({"object": "list", "data": [card]})
 
+    @app.post("/tokenize")
+    async def tokenize(request: Request) -> JSONResponse:
+        """vLLM's tokenizer endpoint: ``{"prompt"}`` or ``{"messages"}`` → ``{"count"}``.
+
+        A completion's filler text is one token per word; a chat prompt is counted
+        as the chat route counts it, so the two agree as they do in vLLM.
+        """
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error("The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _error("The request body must be a JSON object.")
+        if isinstance(body.get("messages"), list):
+            count = _count_prompt_tokens(body["messages"])
+        elif isinstance(body.get("prompt"), str):
+            count = len(body["prompt"].split())
+        else:
+            return _error("prompt or messages: Field required.")
+        return JSONResponse(
+            {
+                "count": count,
+                "max_model_len": sim.config.max_model_len,
+                "tokens": list(range(count)),
+                "token_strs": None,
+            }
+        )
+
     @app.get("/metrics")
     async def metrics() -> Response:
         text = sim.metrics.render(sim.config.model, sim.running, sim.waiting)
@@ -909,7 +946,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
                 "choices": [choice],
                 "service_tier": None,
                 "system_fingerprint": None,
-                "usage": usage,
+                **({"usage": usage} if sim.config.report_usage else {}),
                 "prompt_logprobs": None,
                 "prompt_token_ids": None,
                 "kv_transfer_params": None,
@@ -1145,7 +1182,7 @@ class SimulatorProcess:
         folder = Path(log_dir) if log_dir else Path(tempfile.gettempdir()) / "interlock-vllm-sim"
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / f"sim-{self.port}-{replica_id or 'x'}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: ChildProcess | None = None
 
     @property
     def url(self) -> str:
@@ -1162,11 +1199,11 @@ class SimulatorProcess:
         return self._proc.pid if self._proc else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.alive()
 
     @property
     def returncode(self) -> int | None:
-        return self._proc.poll() if self._proc else None
+        return self._proc.returncode if self._proc else None
 
     def argv(self) -> list[str]:
         c = self.config
@@ -1210,69 +1247,35 @@ class SimulatorProcess:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # so the child imports this interlock
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-        argv = self.argv()
-        if setpriv:
-            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self) -> None:
-        path = "/health" if self.config.mode == "ok" else "/v1/models"
-        deadline = time.monotonic() + self.startup_timeout_s
-        with httpx.Client(timeout=0.5) as client:
-            while time.monotonic() < deadline:
-                if not self.alive():
-                    raise RuntimeError(
-                        f"the simulator on port {self.port} exited with code "
-                        f"{self.returncode} at start:\n{self._log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.url + path).status_code == 200:
-                        return
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(
-            f"the simulator on port {self.port} was not ready after "
-            f"{self.startup_timeout_s:.0f}s:\n{self._log_tail()}"
+        self._proc = ChildProcess(
+            f"simulator {self.config.replica_id or self.port}",
+            self.argv(),
+            self.log_path,
+            env=env,
         )
+        path = "/health" if self.config.mode == "ok" else "/v1/models"
+        with httpx.Client(timeout=0.5) as client:
 
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+            def ready() -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    return client.get(self.url + path).status_code == 200
+                return False
+
+            try:
+                self._proc.start(ready, timeout_s=self.startup_timeout_s)
+            except ServiceUnavailable as exc:
+                raise RuntimeError(f"{exc.reason}:\n{self._proc.log_tail()}") from None
+        return self
 
     def kill(self) -> None:
         """SIGKILL: a real death; open connections reset, new ones are refused."""
-        self._signal(signal.SIGKILL, wait_s=5.0)
+        if self._proc is not None:
+            self._proc.kill()
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """SIGTERM, then SIGKILL if it is not gone in ``timeout_s``. Safe to call twice."""
-        if not self._signal(signal.SIGTERM, wait_s=timeout_s):
-            self._signal(signal.SIGKILL, wait_s=5.0)
-
-    def _signal(self, sig: signal.Signals, wait_s: float) -> bool:
-        proc = self._proc
-        if proc is None:
-            return True
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                return False
-        return True
+        if self._proc is not None:
+            self._proc.stop(timeout_s)
 
     def restart(self) -> Self:
         """Start again on the same port (stopping it first if it still runs)."""

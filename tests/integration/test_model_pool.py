@@ -7,15 +7,20 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from langchain_core.messages import HumanMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import LLMResult
+from pydantic import BaseModel
 
 from interlock.embedded.process import free_port
 from interlock.errors import ModelUnavailable
 from interlock.models.breaker import BreakerPolicy, BreakerState
+from interlock.models.chat_model import PoolChatModel
 from interlock.models.tier import ModelTier, RetryPolicy, StreamInterrupted
 from interlock.testing.vllm_simulator import SimulatorProcess
 
@@ -252,3 +257,91 @@ async def test_a_429_rests_that_replica_for_its_retry_after(sims: list[Simulator
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+class Recorder(BaseCallbackHandler):
+    """What a tracing callback (Langfuse's, LangSmith's) is told about each model call."""
+
+    def __init__(self) -> None:
+        self.starts: list[dict[str, Any]] = []
+        self.tokens: list[str] = []
+        self.ends: list[LLMResult] = []
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[Any]], **kwargs: Any
+    ) -> None:
+        self.starts.append(kwargs)
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.tokens.append(token)
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        self.ends.append(response)
+
+
+async def test_the_pool_is_a_langchain_chat_model(sims: list[SimulatorProcess]) -> None:
+    pool = tier(sims, strategy="affinity", cost_per_1k_input=1.0, cost_per_1k_output=2.0)
+    model = PoolChatModel(tier=pool)
+    seen = Recorder()
+    reply = await model.ainvoke(
+        MESSAGES,
+        config={"callbacks": [seen], "tags": ["degraded"], "metadata": {"interlock_tier": "x"}},
+        affinity_key="thread-1",
+    )
+    assert isinstance(reply, AIMessage) and reply.content.startswith("token0")
+    assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] == 8
+    meta = reply.response_metadata
+    assert meta["tier"] == "large" and meta["replica"] in pool.urls
+    assert meta["usage_source"] == "server" and meta["cost"] > 0
+    # The callback sees a generation with its tags, metadata, model name and usage.
+    assert seen.starts[0]["tags"] == ["degraded"]
+    assert seen.starts[0]["metadata"]["interlock_tier"] == "x"
+    assert seen.starts[0]["invocation_params"]["model_name"] == "sim-model"
+    assert seen.ends[0].generations[0][0].message.usage_metadata["output_tokens"] == 8  # type: ignore[attr-defined]
+    # Affinity through the chat model's call options.
+    again = await model.ainvoke(MESSAGES, affinity_key="thread-1")
+    assert again.response_metadata["replica"] == meta["replica"]
+
+    # Streaming: tokens reach the callback one by one; the last chunk carries usage.
+    chunks = [c async for c in model.astream(MESSAGES, config={"callbacks": [seen]})]
+    text = "".join(str(c.content) for c in chunks)
+    assert text.split() == [f"token{i}" for i in range(8)]
+    assert len(seen.tokens) >= 8
+    assert chunks[-1].usage_metadata is not None
+    assert chunks[-1].response_metadata["ttft_s"] is not None
+
+    # Structured output by the server's guided decoding.
+    class City(BaseModel):
+        city: str
+        population: int
+
+    parsed = await model.bind(max_tokens=64).with_structured_output(City).ainvoke(MESSAGES)
+    assert isinstance(parsed, City)
+    await pool.aclose()
+
+
+def test_the_chat_model_works_from_sync_code(sims: list[SimulatorProcess]) -> None:
+    pool = tier(sims)
+    reply = PoolChatModel(tier=pool).invoke("hello there")
+    assert str(reply.content).startswith("token0")
+    assert sum(r.served for r in pool.replicas) == 1  # the shared replicas saw the call
+
+
+async def test_usage_is_counted_by_the_server_tokenizer_when_not_reported(
+    sims: list[SimulatorProcess],
+) -> None:
+    configure(sims[0], report_usage=False, output_tokens=6)
+    pool = tier(sims[:1], max_tokens=6)
+    generation = await pool.ainvoke(MESSAGES)
+    assert generation.usage_source == "tokenizer"
+    assert generation.usage["output_tokens"] == 6  # one simulator token per word
+    assert generation.usage["input_tokens"] >= 2
+    stream = pool.stream(MESSAGES)
+    _ = [t async for t in stream]
+    assert stream.generation is not None and stream.generation.usage_source == "tokenizer"
+    await pool.aclose()
+    # A server without /tokenize either: a stated estimate, never zero.
+    dead = ModelTier("small", [f"http://127.0.0.1:{free_port()}/v1"], model="m", context_window=9)
+    usage, source = await dead._usage(None, dead.replicas[0], MESSAGES, "four words of text")
+    assert source == "estimate" and usage["output_tokens"] >= 4
+    await dead.aclose()
