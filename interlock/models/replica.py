@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from interlock.models.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from interlock.state import Usage
 
 EWMA_ALPHA = 0.3  # weight of the newest sample: reacts within a handful of calls
 
@@ -26,8 +27,12 @@ class Replica:
     ewma_ttft_s: float | None = None
     probe_ok: bool = True
     cooling_until: float = 0.0  # set from a 429's Retry-After
+    probe_note: str = ""  # why the last probe failed, or what it noticed
     served: int = 0
     failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -44,6 +49,11 @@ class Replica:
         self.ewma_latency_s = _ewma(self.ewma_latency_s, latency_s)
         if ttft_s is not None:
             self.ewma_ttft_s = _ewma(self.ewma_ttft_s, ttft_s)
+
+    def record_usage(self, usage: Usage) -> None:
+        self.input_tokens += usage["input_tokens"]
+        self.output_tokens += usage["output_tokens"]
+        self.cost += usage["cost"]
 
     def record_failure(self, latency_s: float | None = None) -> None:
         self.failed += 1

@@ -334,6 +334,7 @@ class ModelTier:
                 latency = time.perf_counter() - began
                 replica.record_success(latency)
                 usage, source = await self._usage(reply.usage, replica, messages, reply.text)
+                replica.record_usage(usage)
                 return Generation(
                     text=reply.text.strip(),
                     model=self.model,
@@ -429,6 +430,7 @@ class ModelTier:
                 replica.record_success(latency, ttft)
                 text = "".join(parts)
                 counted, source = await self._usage(usage, replica, messages, text)
+                replica.record_usage(counted)
                 holder.generation = Generation(
                     text=text.strip(),
                     model=self.model,
@@ -449,18 +451,62 @@ class ModelTier:
 
     # -- health ------------------------------------------------------------------------
     async def probe(self, timeout_s: float = 2.0) -> None:
-        """One active probe of every replica: ``/health`` (vLLM and llama-server serve it)."""
+        """One active probe of every replica: ``/health``, then ``/v1/models``.
+
+        vLLM's ``/health`` says the engine is alive; ``/v1/models`` says the API
+        layer answers and which model it serves. A replica serving another model
+        than the tier's is reported in ``Replica.probe_note`` (and the log) but
+        kept: a served-model-name alias is a deployment choice, not a failure.
+        """
 
         async def check(replica: Replica) -> None:
+            client = self._http[replica.url]
             try:
-                response = await self._http[replica.url].get(
-                    f"{replica.base_url}/health", timeout=timeout_s
-                )
-                replica.probe_ok = response.status_code == 200
-            except httpx.HTTPError:
-                replica.probe_ok = False
+                health = await client.get(f"{replica.base_url}/health", timeout=timeout_s)
+                if health.status_code != 200:
+                    replica.probe_ok, replica.probe_note = False, f"/health {health.status_code}"
+                    return
+                models = await client.get(f"{replica.url}/models", timeout=timeout_s)
+            except httpx.HTTPError as exc:
+                replica.probe_ok, replica.probe_note = False, type(exc).__name__
+                return
+            if models.status_code != 200:
+                replica.probe_ok, replica.probe_note = False, f"/models {models.status_code}"
+                return
+            replica.probe_ok, replica.probe_note = True, ""
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                served = [m["id"] for m in models.json()["data"]]
+                if served and self.model not in served:
+                    replica.probe_note = f"serves {served}, not {self.model!r}"
+                    log.warning("tier %s replica %s %s", self.name, replica.url, replica.probe_note)
 
         await asyncio.gather(*(check(r) for r in self.replicas))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Each replica's state and counters, for readiness reports and metrics."""
+        return {
+            "tier": self.name,
+            "model": self.model,
+            "strategy": type(self.strategy).__name__,
+            "replicas": [
+                {
+                    "url": r.url,
+                    "usable": r.usable(),
+                    "breaker": r.state.value,
+                    "probe_ok": r.probe_ok,
+                    "probe_note": r.probe_note,
+                    "in_flight": r.in_flight,
+                    "served": r.served,
+                    "failed": r.failed,
+                    "ewma_latency_s": r.ewma_latency_s,
+                    "ewma_ttft_s": r.ewma_ttft_s,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "cost": round(r.cost, 6),
+                }
+                for r in self.replicas
+            ],
+        }
 
     def start_probing(self, interval_s: float = 5.0) -> None:
         """Probe in the background until ``aclose``; call from inside the event loop."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 
 from interlock.agent import Agent
 from interlock.config import Settings
@@ -14,6 +17,8 @@ from interlock.errors import (
     ThreadNotFound,
 )
 from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.state import run_input
+from interlock.testing.vllm_simulator import SimulatorProcess
 
 PATH = ["guard_in", "planner", "cache", {"retrieve", "recall"}, "route", "generate", "check"]
 
@@ -183,3 +188,58 @@ async def test_route_degrades_to_the_other_tier_when_probes_fail(
     assert result.route is not None
     assert result.route["tier"] == "small" and result.route.get("degraded") is True
     assert result.route["reason"].startswith("degraded: every large replica is down")
+
+
+class ModelCalls(BaseCallbackHandler):
+    """What a tracer (Langfuse's LangChain handler) is told when a model call starts."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[Any]], **kwargs: Any
+    ) -> None:
+        self.calls.append(kwargs)
+
+
+async def test_a_degraded_call_is_tagged_in_the_trace(
+    settings: Settings, embeddings: MiniLMEmbeddings
+) -> None:
+    dead = {"large_model_urls": ["http://127.0.0.1:9/v1"], "health_interval_s": 0}
+    agent = await Agent.from_settings(settings.model_copy(update=dead), embeddings=embeddings)
+    await agent.ensure_sample_knowledge()
+    await agent.components.tiers["large"].probe()
+    seen = ModelCalls()
+    question = "Write a python function and explain why the cache key includes the conversation"
+    state = await agent.graph.ainvoke(
+        run_input(question, user_id="u", tenant="default"),
+        config={"configurable": {"thread_id": "trace-degraded"}, "callbacks": [seen]},
+    )
+    await agent.aclose()
+    assert state["route"]["degraded"] is True
+    first = seen.calls[0]
+    assert "degraded" in first["tags"] and "tier:small" in first["tags"]
+    assert first["metadata"]["interlock_degraded"] is True
+    assert first["metadata"]["interlock_route_reason"].startswith("degraded")
+    assert first["invocation_params"]["model_name"] == agent.components.tiers["small"].model
+
+
+async def test_a_failed_escalation_still_answers_honestly(
+    settings: Settings, embeddings: MiniLMEmbeddings
+) -> None:
+    """Small answers (unsupported filler), the escalation to a dead large tier fails:
+    the user gets the honest "sources do not say" answer, not a 503."""
+    with SimulatorProcess(replica_id="filler") as sim:
+        tiers = {
+            "small_model_urls": [sim.openai_url],
+            "small_model_name": "sim-model",
+            "large_model_urls": ["http://127.0.0.1:9/v1"],
+            "health_interval_s": 0,
+        }
+        agent = await Agent.from_settings(settings.model_copy(update=tiers), embeddings=embeddings)
+        await agent.ensure_sample_knowledge()
+        result = await agent.ask("Which port does interlock listen on by default?")
+        await agent.aclose()
+    assert result.answer.startswith("The sources do not clearly answer this")
+    assert result.citations and result.check is not None
+    assert result.check["verdict"] == "unsupported"

@@ -317,6 +317,21 @@ async def test_the_pool_is_a_langchain_chat_model(sims: list[SimulatorProcess]) 
 
     parsed = await model.bind(max_tokens=64).with_structured_output(City).ainvoke(MESSAGES)
     assert isinstance(parsed, City)
+    # Per-replica accounting for metrics and readiness reports.
+    snapshot = pool.snapshot()["replicas"]
+    assert sum(r["output_tokens"] for r in snapshot) >= 24
+    assert sum(r["cost"] for r in snapshot) > 0
+    await pool.aclose()
+
+
+async def test_the_probe_reads_health_and_models(sims: list[SimulatorProcess]) -> None:
+    pool = tier(sims[:2], model="another-model")
+    configure(sims[1], mode="error")  # vLLM's dead engine: /health answers 503
+    await pool.probe()
+    alive, dead = pool.replicas
+    assert alive.probe_ok and "not 'another-model'" in alive.probe_note
+    assert not dead.probe_ok and dead.probe_note == "/health 503"
+    assert [r["usable"] for r in pool.snapshot()["replicas"]] == [True, False]
     await pool.aclose()
 
 
