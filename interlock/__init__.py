@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         ThreadNotFound,
     )
     from interlock.graphs.agent import AgentComponents, agent_graph, build_agent_graph
+    from interlock.models.chat_model import PoolChatModel
+    from interlock.models.tier import ModelTier
     from interlock.state import AgentState, run_input
 
 _EXPORTS = {
@@ -34,7 +36,9 @@ _EXPORTS = {
     "InputTooLarge": "interlock.errors",
     "InterlockError": "interlock.errors",
     "InvalidInput": "interlock.errors",
+    "ModelTier": "interlock.models.tier",
     "ModelUnavailable": "interlock.errors",
+    "PoolChatModel": "interlock.models.chat_model",
     "ServiceUnavailable": "interlock.errors",
     "Settings": "interlock.config",
     "ThreadNotFound": "interlock.errors",
@@ -51,7 +55,9 @@ __all__ = [
     "InputTooLarge",
     "InterlockError",
     "InvalidInput",
+    "ModelTier",
     "ModelUnavailable",
+    "PoolChatModel",
     "ServiceUnavailable",
     "Settings",
     "ThreadNotFound",
