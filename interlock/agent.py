@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import redis
 import redis.asyncio as aioredis
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from interlock.config import Settings
 from interlock.errors import (
     InputTooLarge,
+    InterlockError,
     InvalidInput,
     ModelUnavailable,
     ServiceUnavailable,
@@ -42,6 +45,43 @@ from interlock.tracing import NodeTimer, run_config
 THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 SAMPLE_KB = Path(__file__).parent / "data" / "sample_kb"
 REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One event of a streamed run (see ``Agent.stream``)."""
+
+    kind: Literal["run", "node", "token", "result", "error"]
+    data: dict[str, Any]
+
+
+@dataclass
+class _Run:
+    thread_id: str
+    input: dict[str, Any]
+    config: RunnableConfig
+    timer: NodeTimer
+
+
+def node_summary(node: str, update: object) -> dict[str, Any]:
+    """What a node decided, small enough to stream (no documents, no message bodies)."""
+    summary: dict[str, Any] = {"node": node}
+    if not isinstance(update, dict):
+        return summary
+    summary["updated"] = sorted(update)
+    if update.get("route"):
+        summary["route"] = update["route"]
+    if update.get("check"):
+        summary["check"] = {k: update["check"].get(k) for k in ("verdict", "score")}
+    if update.get("documents"):
+        summary["documents"] = [d["id"] for d in update["documents"]]
+    if update.get("plan"):
+        summary["plan"] = update["plan"]
+    if update.get("guards"):
+        summary["guards"] = update["guards"]
+    if update.get("error"):
+        summary["error"] = update["error"]
+    return summary
 
 
 @dataclass
@@ -192,15 +232,10 @@ class Agent:
         )
 
     # -- conversations ------------------------------------------------------------
-    async def ask(
-        self,
-        question: object,
-        *,
-        thread_id: str | None = None,
-        user_id: str = "anonymous",
-        tenant: str = "default",
-    ) -> AgentResult:
-        """Answer one question; continue ``thread_id`` if given, else start a thread."""
+    async def _prepare(
+        self, question: object, thread_id: str | None, user_id: str, tenant: str
+    ) -> _Run:
+        """Validate and set up one run; every typed input error is raised here, up front."""
         text = validate_question(question, self.settings.max_question_chars)
         if thread_id is None:
             thread_id = str(uuid.uuid4())
@@ -214,12 +249,10 @@ class Agent:
         config = run_config(
             thread_id=thread_id, user_id=user_id, tenant=tenant, graph_name=GRAPH_NAME, timer=timer
         )
-        try:
-            state = await self.graph.ainvoke(
-                run_input(text, user_id=user_id, tenant=tenant), config=config
-            )
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+        return _Run(thread_id, run_input(text, user_id=user_id, tenant=tenant), config, timer)
+
+    def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
+        """The run's final state as a result, or the typed error it ended with."""
         error = state.get("error")
         if error and error["kind"] == "model_unavailable":
             raise ModelUnavailable(error["detail"])
@@ -227,7 +260,7 @@ class Agent:
             raise ModelRejected(error["detail"])
         answer = state.get("answer") or {"text": "", "citations": [], "from_cache": False}
         return AgentResult(
-            thread_id=thread_id,
+            thread_id=run.thread_id,
             run_id=state.get("run_id", ""),
             answer=answer["text"],
             citations=list(answer["citations"]),
@@ -235,12 +268,74 @@ class Agent:
             check=state.get("check"),
             guards=list(state.get("guards") or []),
             usage=dict(state.get("usage") or {}),
-            timings_ms=timer.report(),
+            timings_ms=run.timer.report(),
             refused=bool(error and error["kind"] == "refused"),
             from_cache=answer["from_cache"],
             model=answer.get("model"),
             plan=state.get("plan"),
         )
+
+    async def ask(
+        self,
+        question: object,
+        *,
+        thread_id: str | None = None,
+        user_id: str = "anonymous",
+        tenant: str = "default",
+    ) -> AgentResult:
+        """Answer one question; continue ``thread_id`` if given, else start a thread."""
+        run = await self._prepare(question, thread_id, user_id, tenant)
+        try:
+            state = await self.graph.ainvoke(run.input, config=run.config)
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+        return self._result(run, state)
+
+    async def stream(
+        self,
+        question: object,
+        *,
+        thread_id: str | None = None,
+        user_id: str = "anonymous",
+        tenant: str = "default",
+    ) -> AsyncIterator[AgentEvent]:
+        """Validate now (typed errors raise here), then stream the run as events.
+
+        Events, in order: ``run`` (thread and run ids), ``node`` as each node
+        finishes (a summary of what it decided), ``token`` for each piece of a
+        generated answer, and last ``result`` (the same body ``ask`` returns)
+        or ``error`` (status and reason). Tokens are the model's draft: the
+        check, the fallback or the output guard may still replace it, so the
+        ``result`` event's answer is the one to keep (``result.answer`` differs
+        from the streamed text exactly when that happened).
+        """
+        run = await self._prepare(question, thread_id, user_id, tenant)
+        return self._events(run)
+
+    async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
+        yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.input["run_id"]})
+        try:
+            async for item in self.graph.astream(
+                run.input, config=run.config, stream_mode=["updates", "messages"]
+            ):
+                mode, payload = cast(tuple[str, Any], item)
+                if mode == "messages":
+                    chunk, meta = payload
+                    if meta.get("langgraph_node") == "generate" and chunk.content:
+                        yield AgentEvent("token", {"text": str(chunk.content)})
+                elif isinstance(payload, dict):
+                    for node, update in payload.items():
+                        yield AgentEvent("node", node_summary(node, update))
+            snapshot = await self.graph.aget_state(run.config)
+            result = self._result(run, dict(snapshot.values))
+        except REDIS_ERRORS as exc:
+            error: InterlockError = ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}")
+            yield AgentEvent("error", {"status": error.status, "error": error.reason})
+            return
+        except InterlockError as exc:
+            yield AgentEvent("error", {"status": exc.status, "error": exc.reason})
+            return
+        yield AgentEvent("result", result.to_dict())
 
     async def thread_exists(self, thread_id: str) -> bool:
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import httpx_sse
 import pytest
 
 from interlock.embedded.model_server import LlamaServer
@@ -124,3 +126,32 @@ def test_redis_down_and_model_down_are_503_with_the_component(
         )
     finally:
         proc.stop()
+
+
+def test_stream_sends_nodes_tokens_then_the_result(server: ServerProcess) -> None:
+    events: list[tuple[str, dict]] = []
+    with httpx_sse.connect_sse(
+        httpx.Client(timeout=120),
+        "POST",
+        f"{server.url}/v1/agent/stream",
+        json={"question": "Which port does interlock listen on by default?"},
+    ) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        for sse in source.iter_sse():
+            events.append((sse.event, json.loads(sse.data)))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "run" and kinds[-1] == "result"
+    nodes = [data["node"] for kind, data in events if kind == "node"]
+    assert nodes[:3] == ["guard_in", "planner", "cache"] and "generate" in nodes
+    route = next(d for k, d in events if k == "node" and d["node"] == "route")
+    assert route["route"]["tier"] in ("small", "large")
+    tokens = "".join(d["text"] for k, d in events if k == "token")
+    assert tokens.strip(), "the draft answer streams token by token"
+    assert kinds.index("token") < kinds.index("result")
+    result = events[-1][1]
+    assert result["thread_id"] == events[0][1]["thread_id"] and result["answer"]
+    thread = httpx.get(f"{server.url}/v1/threads/{result['thread_id']}").json()
+    assert [m["role"] for m in thread["messages"]] == ["human", "ai"]
+    # Input errors come before the stream, as plain 4xx responses.
+    bad = httpx.post(f"{server.url}/v1/agent/stream", json={"question": " "}, timeout=30)
+    assert bad.status_code == 422 and "empty" in bad.json()["error"]["reason"]

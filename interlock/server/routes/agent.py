@@ -1,12 +1,15 @@
-"""interlock's own agent API: invoke a run, read a thread."""
+"""interlock's own agent API: invoke a run, stream a run, read a thread."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
-from interlock.agent import Agent
+from interlock.agent import Agent, AgentEvent
 from interlock.errors import InterlockError
 from interlock.server.schemas import InvokeRequest, InvokeResponse, Message, ThreadResponse
 
@@ -35,6 +38,55 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
     except TimeoutError:
         raise RequestTimeout(f"the run took longer than {timeout:.0f}s") from None
     return InvokeResponse(**result.to_dict())
+
+
+def sse(event: AgentEvent) -> str:
+    """One Server-Sent Event; the data line is always one JSON document."""
+    return f"event: {event.kind}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
+
+
+STREAM_DOC = """Server-Sent Events, in order:
+
+* `run`: `{"thread_id", "run_id"}`
+* `node`: one per graph node as it finishes: `{"node", "updated", ...what it decided}`
+* `token`: `{"text"}` for each piece of the model's draft answer
+* `result`: the same body as `/v1/agent/invoke` — its `answer` is final (the check, the
+  fallback or the output guard may have replaced the streamed draft)
+* or `error`: `{"status", "error"}` if the run failed after the stream began
+
+Input errors (empty question, unknown thread…) are answered before the stream
+starts, as plain 4xx responses. Closing the connection cancels the run.
+"""
+
+
+@router.post(
+    "/agent/stream",
+    response_class=StreamingResponse,
+    description=STREAM_DOC,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
+    """Run the agent graph and stream node updates, answer tokens and the final result."""
+    agent = _agent(request)
+    events = await agent.stream(body.question, thread_id=body.thread_id, user_id=body.user_id)
+    timeout = agent.settings.request_timeout_s
+
+    async def body_iter() -> AsyncIterator[str]:
+        try:
+            async with asyncio.timeout(timeout):
+                async for event in events:
+                    yield sse(event)
+        except TimeoutError:
+            late = AgentEvent(
+                "error", {"status": 504, "error": f"the run took longer than {timeout:.0f}s"}
+            )
+            yield sse(late)
+
+    return StreamingResponse(
+        body_iter(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadResponse)
