@@ -32,6 +32,7 @@ from interlock.errors import (
 )
 from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
 from interlock.guardrails.groundedness import GroundednessChecker
+from interlock.guardrails.streaming import GuardedStream
 from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
 from interlock.memory.knowledge import IngestReport, KnowledgeBase
@@ -304,16 +305,18 @@ class Agent:
         Events, in order: ``run`` (thread and run ids), ``node`` as each node
         finishes (a summary of what it decided), ``token`` for each piece of a
         generated answer, and last ``result`` (the same body ``ask`` returns)
-        or ``error`` (status and reason). Tokens are the model's draft: the
-        check, the fallback or the output guard may still replace it, so the
-        ``result`` event's answer is the one to keep (``result.answer`` differs
-        from the streamed text exactly when that happened).
+        or ``error`` (status and reason). Tokens are released a sentence at a
+        time, after the output guard passed them, but they are the model's
+        draft: the check or the fallback may still replace it (``attempt``
+        counts drafts), so the ``result`` event's answer is the one to keep.
         """
         run = await self._prepare(question, thread_id, user_id, tenant)
         return self._events(run)
 
     async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
         yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.input["run_id"]})
+        attempt = 1
+        draft = GuardedStream(self.components.output_policy)
         try:
             async for item in self.graph.astream(
                 run.input, config=run.config, stream_mode=["updates", "messages"]
@@ -322,10 +325,20 @@ class Agent:
                 if mode == "messages":
                     chunk, meta = payload
                     if meta.get("langgraph_node") == "generate" and chunk.content:
-                        yield AgentEvent("token", {"text": str(chunk.content)})
+                        released = await draft.feed(str(chunk.content))
+                        if released:
+                            yield AgentEvent("token", {"text": released, "attempt": attempt})
                 elif isinstance(payload, dict):
                     for node, update in payload.items():
+                        if node == "generate":
+                            rest = await draft.flush()
+                            if rest:
+                                yield AgentEvent("token", {"text": rest, "attempt": attempt})
                         yield AgentEvent("node", node_summary(node, update))
+                        if node == "fallback" and isinstance(update, dict) and update.get("route"):
+                            # Generation runs again: a new draft follows.
+                            attempt += 1
+                            draft = GuardedStream(self.components.output_policy)
             snapshot = await self.graph.aget_state(run.config)
             result = self._result(run, dict(snapshot.values))
         except REDIS_ERRORS as exc:
