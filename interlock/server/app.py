@@ -13,6 +13,7 @@ from interlock.server.errors import install_error_handlers
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
 from interlock.server.routes import health as health_routes
+from interlock.server.routes import openai_compat
 
 
 def create_app(
@@ -50,4 +51,5 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health_routes.router)
     app.include_router(agent_routes.router)
+    app.include_router(openai_compat.router)
     return app

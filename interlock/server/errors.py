@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def error_body(kind: str, reason: str, **extra: object) -> dict[str, object]:
-    return {"error": {"type": kind, "reason": reason, **extra}}
+    """``message`` repeats ``reason`` in the field OpenAI's clients show the user."""
+    return {"error": {"type": kind, "reason": reason, "message": reason, **extra}}
 
 
 async def _interlock_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import httpx_sse
+import openai
 import pytest
 
 from interlock.embedded.model_server import LlamaServer
@@ -155,3 +156,39 @@ def test_stream_sends_nodes_tokens_then_the_result(server: ServerProcess) -> Non
     # Input errors come before the stream, as plain 4xx responses.
     bad = httpx.post(f"{server.url}/v1/agent/stream", json={"question": " "}, timeout=30)
     assert bad.status_code == 422 and "empty" in bad.json()["error"]["reason"]
+
+
+def test_openai_clients_can_talk_to_the_agent(server: ServerProcess) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["interlock-agent"]
+    question = {"role": "user", "content": "Which port does interlock listen on by default?"}
+    first = client.chat.completions.create(model="interlock-agent", messages=[question])
+    answer = first.choices[0].message.content
+    assert answer and first.usage is not None and first.usage.completion_tokens > 0
+    thread = first.model_extra["interlock"]["thread_id"]  # type: ignore[index]
+    # The client resends the conversation: it continues the same thread.
+    follow_up = [
+        question,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "And how do I change it?"},
+    ]
+    chunks = list(
+        client.chat.completions.create(
+            model="interlock-agent",
+            messages=follow_up,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed.strip()
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    history = httpx.get(f"{server.url}/v1/threads/{thread}").json()["messages"]
+    assert [m["role"] for m in history] == ["human", "ai", "human", "ai"]
+    # Errors arrive as OpenAI errors with a readable message.
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-4o", messages=[question])
+    with pytest.raises(openai.UnprocessableEntityError, match="empty"):
+        client.chat.completions.create(
+            model="interlock-agent", messages=[{"role": "user", "content": " "}]
+        )
