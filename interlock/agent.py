@@ -369,6 +369,33 @@ class Agent:
             {"role": m.type, "content": str(m.content)} for m in snapshot.values.get("messages", [])
         ]
 
+    async def delete_thread(self, thread_id: str) -> None:
+        validate_thread_id(thread_id)
+        if not await self.thread_exists(thread_id):
+            raise ThreadNotFound(f"thread {thread_id!r} does not exist")
+        try:
+            await self.checkpointer.adelete_thread(thread_id)
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+
+    async def forget_user(self, user_id: str) -> dict[str, int]:
+        """A data-removal request: every thread of the user and their long-term memories."""
+        if not user_id or len(user_id) > 128:
+            raise InvalidInput("user_id must be 1-128 characters")
+        try:
+            threads = await self.checkpointer.adelete_user_threads(user_id)
+        except REDIS_ERRORS as exc:
+            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+        memories = 0
+        store = self.components.store
+        if store is not None:
+            namespace = ("memories", user_id)
+            while items := await store.asearch(namespace, limit=100):
+                for item in items:
+                    await store.adelete(item.namespace, item.key)
+                memories += len(items)
+        return {"threads": threads, "memories": memories}
+
     # -- knowledge -----------------------------------------------------------------
     async def ingest(self, paths: list[Path], *, tenant: str = "default") -> IngestReport:
         return await self.components.knowledge.ingest(paths, tenant=tenant)

@@ -90,6 +90,9 @@ def run_config(
         callbacks=callbacks,
         run_name=graph_name,
         metadata={
+            # The checkpointer indexes threads by user_id (data-removal requests).
+            "user_id": user_id,
+            "tenant": tenant,
             "langfuse_session_id": thread_id,
             "langfuse_user_id": user_id,
             "langfuse_tags": [f"tenant:{tenant}"],

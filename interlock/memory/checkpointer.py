@@ -33,6 +33,16 @@ Why this shape:
   writes stored for a checkpoint whose ``put`` has not landed yet (LangGraph
   may send ``put_writes`` concurrently with the ``put`` of the same checkpoint).
 
+Users: a run whose config carries ``user_id`` (in ``metadata`` or
+``configurable``; interlock's agent sets it) adds its thread to
+``{prefix}:user:<user>:threads`` (SET), so every thread of a user can be found
+and deleted for a data-removal request. The index is written *before* the
+checkpoint (a separate command: it lives in another cluster slot than the
+thread), so a crash in between leaves at worst an index entry for a thread
+that does not exist — listing prunes those — and never a thread the index
+misses. ``delete_user_threads`` WATCHes the index, so a thread created while
+it runs is deleted too.
+
 Stored values are ``<json header>\\n<serde bytes>``: the header carries the serde
 type tag (and, for writes, task id, index, channel and task path), so the
 payload stays whatever ``self.serde`` produced, byte for byte.
@@ -282,6 +292,22 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
 
     def _writes_key(self, ref: _Ref) -> str:
         return f"{self._ns_prefix(ref.thread_id, ref.ns)}:writes:{_quote(ref.checkpoint_id)}"
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{_quote(user_id)}:threads"
+
+    def _user_cmds(self, config: RunnableConfig, metadata: CheckpointMetadata) -> list[_Cmd]:
+        """Index the thread under its user (see the module doc), before the checkpoint."""
+        user = get_checkpoint_metadata(config, metadata).get("user_id")
+        if not isinstance(user, str) or not user:
+            return []
+        key = self._user_key(user)
+        cmds: list[_Cmd] = [("SADD", key, str(config["configurable"]["thread_id"]))]
+        if self.ttl_seconds is not None:
+            # Outlives the threads it lists (they refresh on reads too); stale
+            # entries are pruned by list_user_threads.
+            cmds.append(("EXPIRE", key, self.ttl_seconds * 2))
+        return cmds
 
     def _threads_pattern(self) -> str:
         return f"{_glob_escape(self.prefix)}:checkpoint:{{*}}:namespaces"
@@ -587,6 +613,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         """Store a checkpoint and the values of the channels it changed, atomically."""
         client = self._sync()
         ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        if user_cmds := self._user_cmds(config, metadata):
+            self._run(client, user_cmds, transaction=False)
         if self.ttl_seconds is not None:
             known = client.smembers(self._registry_key(ref.thread_id))
             cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
@@ -636,6 +664,36 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             client, [("ZCARD", self._index_key(thread_id, _text(n))) for n in names], False
         )
         return any(count > 0 for count in counts)
+
+    def list_user_threads(self, user_id: str) -> builtins.list[str]:
+        """The user's threads that still exist (index entries of expired ones are pruned)."""
+        client = self._sync()
+        key = self._user_key(user_id)
+        listed = sorted(_text(t) for t in client.smembers(key))
+        alive = [t for t in listed if self.thread_exists(t)]
+        if stale := set(listed) - set(alive):
+            client.srem(key, *stale)
+        return alive
+
+    def delete_user_threads(self, user_id: str) -> int:
+        """Delete every thread of the user and the index; returns how many threads went."""
+        client = self._sync()
+        key = self._user_key(user_id)
+        deleted: set[str] = set()
+        with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # a thread indexed meanwhile fails the EXEC: go again
+                    threads = {_text(t) for t in pipe.smembers(key)}
+                    for thread_id in sorted(threads - deleted):
+                        self.delete_thread(thread_id)
+                        deleted.add(thread_id)
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.execute()
+                    return len(deleted)
+                except redis.WatchError:
+                    continue
 
     # -- async API -------------------------------------------------------------------
     async def _arun(
@@ -733,6 +791,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         """Async ``put``."""
         client = self._async()
         ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        if user_cmds := self._user_cmds(config, metadata):
+            await self._arun(client, user_cmds, transaction=False)
         if self.ttl_seconds is not None:
             known = await client.smembers(self._registry_key(ref.thread_id))
             cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
@@ -780,6 +840,36 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             client, [("ZCARD", self._index_key(thread_id, _text(n))) for n in names], False
         )
         return any(count > 0 for count in counts)
+
+    async def alist_user_threads(self, user_id: str) -> builtins.list[str]:
+        """Async ``list_user_threads``."""
+        client = self._async()
+        key = self._user_key(user_id)
+        listed = sorted(_text(t) for t in await client.smembers(key))
+        alive = [t for t in listed if await self.athread_exists(t)]
+        if stale := set(listed) - set(alive):
+            await client.srem(key, *stale)
+        return alive
+
+    async def adelete_user_threads(self, user_id: str) -> int:
+        """Async ``delete_user_threads``."""
+        client = self._async()
+        key = self._user_key(user_id)
+        deleted: set[str] = set()
+        async with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    threads = {_text(t) for t in await pipe.smembers(key)}
+                    for thread_id in sorted(threads - deleted):
+                        await self.adelete_thread(thread_id)
+                        deleted.add(thread_id)
+                    pipe.multi()
+                    pipe.delete(key)
+                    await pipe.execute()
+                    return len(deleted)
+                except redis.WatchError:
+                    continue
 
     # -- versions ----------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:

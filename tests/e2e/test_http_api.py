@@ -192,3 +192,14 @@ def test_openai_clients_can_talk_to_the_agent(server: ServerProcess) -> None:
         client.chat.completions.create(
             model="interlock-agent", messages=[{"role": "user", "content": " "}]
         )
+
+
+def test_threads_and_users_can_be_deleted(server: ServerProcess) -> None:
+    asked = invoke(server.url, question="What is interlock?", user_id="del-me").json()
+    gone = httpx.delete(f"{server.url}/v1/users/del-me")
+    assert gone.status_code == 200 and gone.json()["threads"] == 1
+    assert httpx.get(f"{server.url}/v1/threads/{asked['thread_id']}").status_code == 404
+    kept = invoke(server.url, question="What is interlock?").json()
+    assert httpx.delete(f"{server.url}/v1/threads/{kept['thread_id']}").status_code == 204
+    again = httpx.delete(f"{server.url}/v1/threads/{kept['thread_id']}")
+    assert again.status_code == 404 and "does not exist" in again.json()["error"]["reason"]

@@ -243,3 +243,19 @@ async def test_a_failed_escalation_still_answers_honestly(
     assert result.answer.startswith("The sources do not clearly answer this")
     assert result.citations and result.check is not None
     assert result.check["verdict"] == "unsupported"
+
+
+async def test_forgetting_a_user_removes_threads_and_memories(agent: Agent) -> None:
+    one = await agent.ask("Remember that I work on project Zephyr.", user_id="zoe")
+    two = await agent.ask("What is interlock?", user_id="zoe")
+    other = await agent.ask("What is interlock?", user_id="yan")
+    assert await agent.components.store.asearch(("memories", "zoe"))  # type: ignore[union-attr]
+    removed = await agent.forget_user("zoe")
+    assert removed["threads"] == 2 and removed["memories"] >= 1
+    for thread in (one.thread_id, two.thread_id):
+        assert not await agent.thread_exists(thread)
+    assert not await agent.components.store.asearch(("memories", "zoe"))  # type: ignore[union-attr]
+    assert await agent.thread_exists(other.thread_id)
+    await agent.delete_thread(other.thread_id)
+    with pytest.raises(ThreadNotFound):
+        await agent.delete_thread(other.thread_id)

@@ -836,3 +836,60 @@ def test_kill_9_mid_write_leaves_every_listed_checkpoint_readable(
         assert registry and all(raw.exists(key) for key in registry)
     finally:
         saver.close()
+
+
+# -- users: data-removal requests -----------------------------------------------------------
+def user_cfg(thread_id: str, user: str, ns: str = "") -> RunnableConfig:
+    config = cfg(thread_id, ns)
+    config["metadata"] = {"user_id": user}
+    return config
+
+
+def test_all_threads_of_a_user_are_listed_and_deleted(
+    saver: RedisCheckpointSaver, raw: redis.Redis, prefix: str
+) -> None:
+    for thread in ("ada-1", "ada-2"):
+        for ns in ("", "child:1"):
+            stored = saver.put(
+                user_cfg(thread, "ada", ns),
+                make_checkpoint({"v": 1}, {"v": "1"}),
+                meta("loop", 0),
+                {"v": "1"},
+            )
+            saver.put_writes(stored, [("v", 2)], "task")
+    saver.put(user_cfg("bob-1", "bob"), make_checkpoint({}, {}), meta("loop", 0), {})
+    saver.put(cfg("nobody"), make_checkpoint({}, {}), meta("loop", 0), {})
+    assert saver.list_user_threads("ada") == ["ada-1", "ada-2"]
+    assert saver.delete_user_threads("ada") == 2
+    assert saver.list_user_threads("ada") == []
+    assert not any(b"ada-" in k for k in keys_of(raw, prefix)), "no key of ada's threads is left"
+    assert (
+        saver.get_tuple(cfg("ada-1")) is None and saver.get_tuple(cfg("ada-2", "child:1")) is None
+    )
+    assert saver.list_user_threads("bob") == ["bob-1"] and saver.get_tuple(cfg("nobody"))
+    assert saver.delete_user_threads("nobody-at-all") == 0
+
+
+async def test_async_user_threads_and_stale_index_entries(
+    asaver: RedisCheckpointSaver, raw: redis.Redis, prefix: str
+) -> None:
+    await asaver.aput(user_cfg("t1", "cy"), make_checkpoint({}, {}), meta("loop", 0), {})
+    await asaver.aput(user_cfg("t2", "cy"), make_checkpoint({}, {}), meta("loop", 0), {})
+    # A writer that died between indexing and its checkpoint leaves an entry for
+    # a thread that does not exist: listing prunes it, deletion is unaffected.
+    raw.sadd(f"{prefix}:user:cy:threads", "never-written")
+    await asaver.adelete_thread("t2")  # deleted alone: its index entry goes stale too
+    assert await asaver.alist_user_threads("cy") == ["t1"]
+    assert raw.smembers(f"{prefix}:user:cy:threads") == {b"t1"}
+    assert await asaver.adelete_user_threads("cy") == 1
+    assert await asaver.aget_tuple(cfg("t1")) is None
+    assert not raw.exists(f"{prefix}:user:cy:threads")
+
+
+def test_the_user_index_expires_after_the_threads(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    saver = RedisCheckpointSaver.from_url(redis_url, prefix=prefix, ttl_seconds=100)
+    saver.put(user_cfg("t", "dee"), make_checkpoint({}, {}), meta("loop", 0), {})
+    assert 100 < raw.ttl(f"{prefix}:user:dee:threads") <= 200
+    saver.close()

@@ -94,3 +94,15 @@ async def get_thread(thread_id: str, request: Request) -> ThreadResponse:
     """A conversation's messages, oldest first (404 if the thread does not exist)."""
     messages = await _agent(request).messages(thread_id)
     return ThreadResponse(thread_id=thread_id, messages=[Message(**m) for m in messages])
+
+
+@router.delete("/threads/{thread_id}", status_code=204)
+async def delete_thread(thread_id: str, request: Request) -> None:
+    """Delete a conversation (404 if it does not exist)."""
+    await _agent(request).delete_thread(thread_id)
+
+
+@router.delete("/users/{user_id}")
+async def forget_user(user_id: str, request: Request) -> dict[str, int]:
+    """A data-removal request: delete every thread and long-term memory of the user."""
+    return await _agent(request).forget_user(user_id)
