@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     check_threshold: float = Field(0.75, ge=0.0, le=1.0)
     max_attempts: int = Field(2, ge=1, le=5)
     history_messages: int = Field(6, ge=0)
+    # Token budget of earlier turns in the prompt; older turns are summarised
+    # (interlock.memory.window states the rule).
+    history_tokens: int = Field(600, ge=0)
     cache_ttl_s: int = Field(3600, ge=0)
     thread_ttl_s: int | None = Field(None, gt=0)
 

@@ -28,6 +28,7 @@ from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.memory.knowledge import KnowledgeBase
 from interlock.memory.response_cache import ResponseCache
+from interlock.memory.window import ConversationWindow
 from interlock.models.prompt import SourceWindow
 from interlock.models.router import HeuristicClassifier, RequestClassifier
 from interlock.models.tier import ModelTier
@@ -97,7 +98,13 @@ def agent_graph(components: AgentComponents) -> StateGraph:
     )
     graph.add_node(
         "generate",
-        Generate(tiers, window=components.window, history_messages=s.history_messages),
+        Generate(
+            tiers,
+            window=components.window,
+            conversation=ConversationWindow(
+                budget_tokens=s.history_tokens, max_messages=s.history_messages
+            ),
+        ),
     )
     graph.add_node(
         "check",

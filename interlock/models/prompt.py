@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from interlock.state import Document
 
@@ -71,10 +71,16 @@ def build_messages(
     question: str,
     sources: Sequence[Document],
     *,
-    history: Sequence[AnyMessage] = (),
+    history: Sequence[BaseMessage] = (),
     memories: Sequence[str] = (),
+    earlier: str | None = None,
 ) -> list[BaseMessage]:
-    """System prompt with numbered sources and user facts, recent turns, then the question."""
+    """System prompt with numbered sources and user facts, recent turns, then the question.
+
+    ``earlier`` is the summary of turns older than ``history`` (see
+    ``interlock.memory.window``); it goes into the system prompt because
+    chat templates of small models accept a system message only first.
+    """
     if sources:
         numbered = "\n\n".join(f"[{i}] {d['title']}: {d['text']}" for i, d in enumerate(sources, 1))
         system = f"{SYSTEM_PROMPT}\n\nSources:\n{numbered}"
@@ -82,6 +88,8 @@ def build_messages(
         system = CHAT_PROMPT
     if memories:
         system += "\n\nWhat the user told you earlier:\n" + "\n".join(f"- {m}" for m in memories)
+    if earlier:
+        system += "\n\nEarlier in this conversation:\n" + earlier
     turns: list[BaseMessage] = [
         m for m in history if isinstance(m, HumanMessage | AIMessage) and str(m.content).strip()
     ]

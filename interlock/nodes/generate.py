@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from interlock.errors import ModelUnavailable
+from interlock.memory.window import ConversationWindow
 from interlock.models.chat_model import PoolChatModel, generation_of
 from interlock.models.prompt import SourceWindow, build_messages, cited_documents
 from interlock.models.tier import ModelRejected, ModelTier
@@ -28,21 +29,25 @@ class Generate:
         *,
         window: SourceWindow | None = None,
         history_messages: int = 6,
+        conversation: ConversationWindow | None = None,
     ) -> None:
         self.tiers = tiers
         self.models = {name: PoolChatModel(tier=tier) for name, tier in tiers.items()}
         self.window = window or SourceWindow()
-        self.history_messages = history_messages
+        self.conversation = conversation or ConversationWindow(max_messages=history_messages)
 
     async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         route = state.get("route")
         name: Tier = route["tier"] if route else "small"
         tier = self.tiers[name]
         sources = self.window.select(state.get("documents") or [])
-        earlier = state.get("messages", [])[:-1]
-        history = earlier[-self.history_messages :] if self.history_messages else []
+        past = self.conversation.select(state.get("messages", [])[:-1])
         messages = build_messages(
-            state["question"], sources, history=history, memories=state.get("memories") or []
+            state["question"],
+            sources,
+            history=past.messages,
+            memories=state.get("memories") or [],
+            earlier=past.summary,
         )
         attempts = state.get("attempts", 0) + 1
         thread = (config.get("configurable") or {}).get("thread_id")
