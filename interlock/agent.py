@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -35,9 +35,10 @@ from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.streaming import GuardedStream
 from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
-from interlock.memory.knowledge import IngestReport, KnowledgeBase
+from interlock.memory.knowledge import IngestReport, KnowledgeBase, OnProgress, SourceDocument
 from interlock.memory.longterm import LanceDBStore
-from interlock.memory.response_cache import ResponseCache
+from interlock.memory.response_cache import CacheControl, ResponseCache
+from interlock.memory.semantic_cache import SemanticCache
 from interlock.models.breaker import BreakerPolicy
 from interlock.models.tier import ModelRejected, ModelTier, RetryPolicy
 from interlock.state import Tier, run_input
@@ -221,6 +222,16 @@ class Agent:
             cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
             checker=GroundednessChecker(embeddings),
             store=LanceDBStore(settings.lancedb_uri, embeddings, settings.memory_table),
+            semantic_cache=(
+                SemanticCache(
+                    settings.lancedb_uri,
+                    embeddings,
+                    threshold=settings.semantic_cache_threshold,
+                    ttl_s=settings.cache_ttl_s,
+                )
+                if settings.semantic_cache_threshold > 0
+                else None
+            ),
             settings=settings,
         )
         graph = build_agent_graph(components, checkpointer=checkpointer)
@@ -234,7 +245,12 @@ class Agent:
 
     # -- conversations ------------------------------------------------------------
     async def _prepare(
-        self, question: object, thread_id: str | None, user_id: str, tenant: str
+        self,
+        question: object,
+        thread_id: str | None,
+        user_id: str,
+        tenant: str,
+        cache: CacheControl | None = None,
     ) -> _Run:
         """Validate and set up one run; every typed input error is raised here, up front."""
         text = validate_question(question, self.settings.max_question_chars)
@@ -250,6 +266,8 @@ class Agent:
         config = run_config(
             thread_id=thread_id, user_id=user_id, tenant=tenant, graph_name=GRAPH_NAME, timer=timer
         )
+        if cache:
+            config["configurable"]["cache"] = dict(cache)
         return _Run(thread_id, run_input(text, user_id=user_id, tenant=tenant), config, timer)
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
@@ -283,9 +301,14 @@ class Agent:
         thread_id: str | None = None,
         user_id: str = "anonymous",
         tenant: str = "default",
+        cache: CacheControl | None = None,
     ) -> AgentResult:
-        """Answer one question; continue ``thread_id`` if given, else start a thread."""
-        run = await self._prepare(question, thread_id, user_id, tenant)
+        """Answer one question; continue ``thread_id`` if given, else start a thread.
+
+        ``cache`` controls the response caches for this request only
+        (``{"no_cache": True}``, ``{"ttl_s": 60}``).
+        """
+        run = await self._prepare(question, thread_id, user_id, tenant, cache)
         try:
             state = await self.graph.ainvoke(run.input, config=run.config)
         except REDIS_ERRORS as exc:
@@ -299,6 +322,7 @@ class Agent:
         thread_id: str | None = None,
         user_id: str = "anonymous",
         tenant: str = "default",
+        cache: CacheControl | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Validate now (typed errors raise here), then stream the run as events.
 
@@ -310,7 +334,7 @@ class Agent:
         draft: the check or the fallback may still replace it (``attempt``
         counts drafts), so the ``result`` event's answer is the one to keep.
         """
-        run = await self._prepare(question, thread_id, user_id, tenant)
+        run = await self._prepare(question, thread_id, user_id, tenant, cache)
         return self._events(run)
 
     async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
@@ -397,8 +421,41 @@ class Agent:
         return {"threads": threads, "memories": memories}
 
     # -- knowledge -----------------------------------------------------------------
-    async def ingest(self, paths: list[Path], *, tenant: str = "default") -> IngestReport:
-        return await self.components.knowledge.ingest(paths, tenant=tenant)
+    async def ingest(
+        self,
+        paths: list[Path],
+        *,
+        tenant: str = "default",
+        tags: Sequence[str] = (),
+        on_progress: OnProgress | None = None,
+    ) -> IngestReport:
+        """Add files and folders to the tenant's knowledge base (see KnowledgeBase.ingest)."""
+        report = await self.components.knowledge.ingest(
+            paths, tenant=tenant, tags=tags, on_progress=on_progress
+        )
+        await self._knowledge_changed(report)
+        return report
+
+    async def ingest_documents(
+        self,
+        documents: Sequence[SourceDocument],
+        *,
+        tenant: str = "default",
+        remove: Sequence[str] = (),
+    ) -> IngestReport:
+        """Add or replace documents given as bytes, remove others by source name."""
+        report = await self.components.knowledge.ingest_documents(
+            documents, tenant=tenant, remove=remove
+        )
+        await self._knowledge_changed(report)
+        return report
+
+    async def _knowledge_changed(self, report: IngestReport) -> None:
+        """Cached answers citing a changed or removed chunk are no longer true."""
+        if report.removed_chunk_ids:
+            await self.components.cache.invalidate_chunks(report.removed_chunk_ids)
+            if self.components.semantic_cache is not None:
+                await self.components.semantic_cache.invalidate_chunks(report.removed_chunk_ids)
 
     async def ensure_sample_knowledge(self) -> IngestReport | None:
         """Ingest the bundled (or configured) sample docs if the knowledge base is empty."""

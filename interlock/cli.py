@@ -65,20 +65,33 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from interlock.memory.knowledge import KnowledgeBase
 
     kb = KnowledgeBase(settings.lancedb_uri, MiniLMEmbeddings(), settings.knowledge_table)
-    report = await kb.ingest(
-        [Path(p) for p in args.paths],
-        tenant=args.tenant,
-        progress=lambda source: print(f"  ingested {source}", file=sys.stderr),
-    )
+    with tqdm(unit="file", desc="ingesting", file=sys.stderr, disable=args.quiet) as bar:
+
+        def progress(done: int, total: int, source: str) -> None:
+            bar.total = total
+            bar.set_postfix_str(source[-40:], refresh=False)
+            bar.update(done - bar.n)
+
+        report = await kb.ingest(
+            [Path(p) for p in args.paths],
+            tenant=args.tenant,
+            tags=[t for t in args.tags.split(",") if t] if args.tags else [],
+            on_progress=progress,
+        )
     print(
-        f"{len(report.files_added)} file(s) added or updated ({report.chunks_written} chunks), "
-        f"{len(report.files_unchanged)} unchanged, {len(report.files_skipped)} skipped "
-        "(unsupported type)"
+        f"{len(report.files_added)} file(s) added or updated ({report.chunks_written} chunks, "
+        f"{report.chunks_embedded} embedded), {len(report.files_unchanged)} unchanged, "
+        f"{len(report.files_removed)} removed (gone from their folder), "
+        f"{len(report.files_skipped)} skipped (unsupported type) in {report.seconds:.1f}s"
     )
-    return 0
+    for source, reason in report.files_failed.items():
+        print(f"  failed: {source}: {reason}", file=sys.stderr)
+    return 1 if report.files_failed else 0
 
 
 def _serve(settings: Settings) -> int:
@@ -109,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="add files or folders to the knowledge base")
     ingest.add_argument("paths", nargs="+")
     ingest.add_argument("--tenant", default="default")
+    ingest.add_argument("--tags", default="", help="comma-separated tags for every file")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # (interlock.memory.window states the rule).
     history_tokens: int = Field(600, ge=0)
     cache_ttl_s: int = Field(3600, ge=0)
+    # Semantic cache: cosine similarity a paraphrase needs (0 = off); see
+    # benchmarks/results/semantic_cache.json for how the default was chosen.
+    semantic_cache_threshold: float = Field(0.85, ge=0.0, le=1.0)
     thread_ttl_s: int | None = Field(None, gt=0)
 
     # --- server -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.memory.knowledge import KnowledgeBase
 from interlock.memory.response_cache import ResponseCache
+from interlock.memory.semantic_cache import SemanticCache
 from interlock.memory.window import ConversationWindow
 from interlock.models.prompt import SourceWindow
 from interlock.models.router import HeuristicClassifier, RequestClassifier
@@ -55,6 +56,7 @@ class AgentComponents:
     cache: ResponseCache
     checker: GroundednessChecker
     store: BaseStore | None = None
+    semantic_cache: SemanticCache | None = None
     input_policy: InputPolicy = field(default_factory=InputPolicy)
     output_policy: OutputPolicy = field(default_factory=OutputPolicy)
     classifier: RequestClassifier = field(default_factory=HeuristicClassifier)
@@ -81,7 +83,14 @@ def agent_graph(components: AgentComponents) -> StateGraph:
     graph = StateGraph(AgentState)
     graph.add_node("guard_in", InputGuard(components.input_policy))
     graph.add_node("planner", Planner(components.classifier))
-    graph.add_node("cache", CacheLookup(components.cache, context_messages=s.history_messages))
+    graph.add_node(
+        "cache",
+        CacheLookup(
+            components.cache,
+            semantic=components.semantic_cache,
+            context_messages=s.history_messages,
+        ),
+    )
     graph.add_node("retrieve", Retrieve(components.knowledge, top_k=s.retrieval_top_k))
     if components.store is not None:
         graph.add_node("recall", RecallMemories(components.store, top_k=s.memory_top_k))
@@ -114,7 +123,12 @@ def agent_graph(components: AgentComponents) -> StateGraph:
     graph.add_node("guard_out", OutputGuard(components.output_policy))
     graph.add_node(
         "remember",
-        Remember(components.cache, components.store, context_messages=s.history_messages),
+        Remember(
+            components.cache,
+            components.store,
+            semantic=components.semantic_cache,
+            context_messages=s.history_messages,
+        ),
     )
 
     graph.add_edge(START, "guard_in")

@@ -64,9 +64,14 @@ def _sections(text: str, default_title: str) -> list[tuple[str, list[str]]]:
     return sections
 
 
-def chunk_text(text: str, source: str, *, max_chars: int = 900) -> list[Chunk]:
-    """Chunks of a Markdown or plain-text document (plain text has no headings)."""
-    default_title = source.rsplit("/", 1)[-1]
+def chunk_text(
+    text: str, source: str, *, max_chars: int = 900, title: str | None = None
+) -> list[Chunk]:
+    """Chunks of Markdown-shaped text (plain text has no headings: one section).
+
+    ``title`` names text before the first heading (the file name if not given).
+    """
+    default_title = title or source.rsplit("/", 1)[-1]
     chunks: list[Chunk] = []
     for title, paragraphs in _sections(text, default_title):
         current: list[str] = []

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from redis.asyncio import Redis
@@ -24,6 +25,28 @@ _SPACE = re.compile(r"\s+")
 
 def normalise(question: str) -> str:
     return _SPACE.sub(" ", question.strip().lower()).rstrip(" ?!.")
+
+
+# An index lives as long as the longest-lived entry it lists. (EXPIRE … GT does
+# this on Redis 7 only; the script runs on Redis 6 and Valkey too.)
+_EXTEND_TTL = """
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class CacheControl(TypedDict, total=False):
+    """Per-request cache settings, read from ``config["configurable"]["cache"]``."""
+
+    no_cache: bool  # neither read nor write the caches for this request
+    ttl_s: int  # keep this answer for this long instead of the default
+
+
+def cache_control(config: object) -> CacheControl:
+    configurable = (config or {}).get("configurable") if isinstance(config, dict) else None
+    control = (configurable or {}).get("cache")
+    return CacheControl(**control) if isinstance(control, dict) else CacheControl()
 
 
 class ResponseCache:
@@ -46,11 +69,34 @@ class ResponseCache:
         answer["from_cache"] = True
         return answer
 
-    async def put(self, key: str, answer: Answer) -> None:
-        if self.ttl_s <= 0:
+    def _chunk_key(self, chunk_id: str) -> str:
+        return f"{self.prefix}:cache:chunk:{chunk_id}"
+
+    async def put(self, key: str, answer: Answer, *, ttl_s: int | None = None) -> None:
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        if ttl <= 0:
             return
         stored = {**answer, "from_cache": False}
-        await self.redis.set(key, json.dumps(stored, ensure_ascii=False), ex=self.ttl_s)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(stored, ensure_ascii=False), ex=ttl)
+            for citation in answer["citations"]:
+                chunk_key = self._chunk_key(citation["id"])
+                pipe.sadd(chunk_key, key)
+                pipe.eval(_EXTEND_TTL, 1, chunk_key, ttl)
+            await pipe.execute()
+
+    async def invalidate_chunks(self, chunk_ids: Iterable[str]) -> int:
+        """Drop every entry citing one of these chunks; returns how many went."""
+        index_keys = [self._chunk_key(c) for c in set(chunk_ids)]
+        if not index_keys:
+            return 0
+        entries: set[bytes | str] = set()
+        for index_key in index_keys:
+            entries |= await self.redis.smembers(index_key)
+        if entries:
+            await self.redis.delete(*entries)
+        await self.redis.delete(*index_keys)
+        return len(entries)
 
 
 def conversation_context(messages: Sequence[AnyMessage], limit: int) -> list[str]:

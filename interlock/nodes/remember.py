@@ -16,9 +16,11 @@ import hashlib
 import re
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
-from interlock.memory.response_cache import ResponseCache, conversation_context
+from interlock.memory.response_cache import ResponseCache, cache_control, conversation_context
+from interlock.memory.semantic_cache import SemanticCache
 from interlock.state import AgentState
 
 _FACT = re.compile(
@@ -40,28 +42,38 @@ def extract_facts(text: str) -> list[str]:
 
 class Remember:
     def __init__(
-        self, cache: ResponseCache, store: BaseStore | None = None, *, context_messages: int = 6
+        self,
+        cache: ResponseCache,
+        store: BaseStore | None = None,
+        *,
+        semantic: SemanticCache | None = None,
+        context_messages: int = 6,
     ) -> None:
         self.cache = cache
         self.store = store
+        self.semantic = semantic
         self.context_messages = context_messages
 
-    async def __call__(self, state: AgentState) -> dict[str, Any]:
+    async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         answer, check = state.get("answer"), state.get("check")
+        control = cache_control(config)
         cacheable = (
-            answer is not None
+            not control.get("no_cache")
+            and answer is not None
             and not answer["from_cache"]
             and not state.get("error")
             and check is not None
             and check["verdict"] in ("supported", "not_applicable")
         )
         if cacheable and answer is not None:
-            key = self.cache.key(
-                state["question"],
-                tenant=state.get("tenant", "default"),
-                context=conversation_context(state.get("messages", []), self.context_messages),
-            )
-            await self.cache.put(key, answer)
+            tenant = state.get("tenant", "default")
+            context = conversation_context(state.get("messages", []), self.context_messages)
+            key = self.cache.key(state["question"], tenant=tenant, context=context)
+            await self.cache.put(key, answer, ttl_s=control.get("ttl_s"))
+            if self.semantic is not None and not context:
+                await self.semantic.put(
+                    state["question"], answer, tenant=tenant, ttl_s=control.get("ttl_s")
+                )
         if self.store is not None:
             user = state.get("user_id", "anonymous")
             for fact in extract_facts(state["question"]):

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from interlock.memory.response_cache import CacheControl
+
 
 class InvokeRequest(BaseModel):
     question: str = Field(
@@ -15,6 +17,18 @@ class InvokeRequest(BaseModel):
         None, description="Continue this conversation; omit to start a new one."
     )
     user_id: str = Field("anonymous", max_length=128, description="Whose long-term memory to use.")
+    no_cache: bool = Field(False, description="Neither read nor write the response caches.")
+    cache_ttl_s: int | None = Field(
+        None, ge=0, description="Keep this answer cached this long (default: the server's)."
+    )
+
+    def cache(self) -> CacheControl | None:
+        control = CacheControl()
+        if self.no_cache:
+            control["no_cache"] = True
+        if self.cache_ttl_s is not None:
+            control["ttl_s"] = self.cache_ttl_s
+        return control or None
 
 
 class InvokeResponse(BaseModel):

@@ -32,7 +32,12 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
     timeout = agent.settings.request_timeout_s
     try:
         result = await asyncio.wait_for(
-            agent.ask(body.question, thread_id=body.thread_id, user_id=body.user_id),
+            agent.ask(
+                body.question,
+                thread_id=body.thread_id,
+                user_id=body.user_id,
+                cache=body.cache(),
+            ),
             timeout=timeout,
         )
     except TimeoutError:
@@ -68,7 +73,12 @@ starts, as plain 4xx responses. Closing the connection cancels the run.
 async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
     """Run the agent graph and stream node updates, answer tokens and the final result."""
     agent = _agent(request)
-    events = await agent.stream(body.question, thread_id=body.thread_id, user_id=body.user_id)
+    events = await agent.stream(
+        body.question,
+        thread_id=body.thread_id,
+        user_id=body.user_id,
+        cache=body.cache(),
+    )
     timeout = agent.settings.request_timeout_s
 
     async def body_iter() -> AsyncIterator[str]:
