@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # --- request path -----------------------------------------------------------
     max_question_chars: int = Field(8000, gt=0)
     max_body_bytes: int = Field(256_000, gt=0)
+    # Documents posted to /v1/knowledge/documents (PDFs, base64) need more room.
+    max_ingest_body_bytes: int = Field(20_000_000, gt=0)
     retrieval_top_k: int = Field(5, gt=0, le=100)
     memory_top_k: int = Field(3, ge=0, le=50)
     route_threshold: float = Field(0.6, ge=0.0, le=1.0)

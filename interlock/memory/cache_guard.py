@@ -152,9 +152,6 @@ _OPPOSITES = [
     ("cheaper", "pricier"),
 ]
 OPPOSITE: dict[str, set[str]] = {}
-for _a, _b in _OPPOSITES:
-    OPPOSITE.setdefault(_a, set()).add(_b)
-    OPPOSITE.setdefault(_b, set()).add(_a)
 
 STOPWORDS = _wordlist(
     "a an the is are was were be been being am do does did doing to of in on at by for with "
@@ -191,10 +188,17 @@ def specifics(text: str) -> set[str]:
 
 
 def _stem(word: str) -> str:
+    """Crude suffix stripping, enough to meet "include", "included", "includes"."""
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+for _a, _b in _OPPOSITES:  # by stem, so "included" meets "excluded"
+    OPPOSITE.setdefault(_stem(_a), set()).add(_stem(_b))
+    OPPOSITE.setdefault(_stem(_b), set()).add(_stem(_a))
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ class CacheGuard:
         a, b = _words(new), _words(cached)
         if _negations(a) % 2 != _negations(b) % 2:
             return GuardVerdict(False, "negation differs")
-        set_a, set_b = set(a), set(b)
+        set_a, set_b = {_stem(w) for w in a}, {_stem(w) for w in b}
         for word in set_a - set_b:
             if OPPOSITE.get(word, set()) & (set_b - set_a):
                 return GuardVerdict(False, f"opposites: {word!r}")

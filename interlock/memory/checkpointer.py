@@ -54,8 +54,8 @@ checkpoint whose hash or blobs are missing.
 TTL: with ``ttl_seconds`` set, every ``put``/``put_writes``/``get_tuple`` resets
 the expiry of *all* keys of the thread to the same value, so a thread expires
 as a whole, never leaving an index that points at expired checkpoints or blobs.
-The cost is one EXPIRE per key of the thread per write, pipelined; that is the
-price of a thread that is either fully readable or gone.
+The refresh is one Lua script per write, run inside the write's MULTI (see
+``_EXPIRE_THREAD``); its cost grows with the thread's key count, inside Redis.
 """
 
 from __future__ import annotations
@@ -143,6 +143,22 @@ def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
             "checkpoint_id": checkpoint_id,
         }
     }
+
+
+# Refreshes a whole thread's TTL in one round trip: every key the thread's
+# registry lists, plus the registry and the namespace set. Done in Redis because
+# a thread accumulates a key per checkpoint: reading the registry and sending an
+# EXPIRE per key cost ~280 commands per put on a 100-turn thread (measured:
+# benchmarks/checkpointer.py). The keys it touches all share the thread's hash
+# tag, so they live in one cluster slot.
+_EXPIRE_THREAD = """
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('EXPIRE', key, ARGV[1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
 
 
 @dataclass(frozen=True, order=True)
@@ -326,12 +342,12 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         return self.serde.loads_typed((header[0], data))
 
     # -- command plans shared by the sync and async paths ---------------------------
-    def _expire_cmds(self, thread_id: str, keys: Iterable[bytes | str]) -> list[_Cmd]:
+    def _expire_cmds(self, thread_id: str) -> list[_Cmd]:
+        """Refresh the TTL of every key of the thread, in Redis (see ``_EXPIRE_THREAD``)."""
         if self.ttl_seconds is None:
             return []
-        every = {_text(k) for k in keys}
-        every.update((self._registry_key(thread_id), self._namespaces_key(thread_id)))
-        return [("EXPIRE", key, self.ttl_seconds) for key in sorted(every)]
+        registry, namespaces = self._registry_key(thread_id), self._namespaces_key(thread_id)
+        return [("EVAL", _EXPIRE_THREAD, 2, registry, namespaces, self.ttl_seconds)]
 
     def _put_cmds(
         self,
@@ -534,9 +550,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             return pipe.execute()
 
     def _touch(self, client: redis.Redis, thread_id: str) -> None:
-        if self.ttl_seconds is not None:
-            keys = client.smembers(self._registry_key(thread_id))
-            self._run(client, self._expire_cmds(thread_id, keys), transaction=True)
+        self._run(client, self._expire_cmds(thread_id), transaction=False)
 
     def _fetch(
         self, client: redis.Redis, refs: Sequence[_Ref], filter: Mapping[str, Any] | None
@@ -615,9 +629,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
         if user_cmds := self._user_cmds(config, metadata):
             self._run(client, user_cmds, transaction=False)
-        if self.ttl_seconds is not None:
-            known = client.smembers(self._registry_key(ref.thread_id))
-            cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
+        cmds += self._expire_cmds(ref.thread_id)
         self._run(client, cmds, transaction=True)
         return _config(ref.thread_id, ref.ns, ref.checkpoint_id)
 
@@ -633,9 +645,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             return
         client = self._sync()
         thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
-        if self.ttl_seconds is not None:
-            known = client.smembers(self._registry_key(thread_id))
-            cmds += self._expire_cmds(thread_id, [*known, writes_key])
+        cmds += self._expire_cmds(thread_id)
         self._run(client, cmds, transaction=True)
 
     def delete_thread(self, thread_id: str) -> None:
@@ -707,9 +717,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             return await pipe.execute()
 
     async def _atouch(self, client: aioredis.Redis, thread_id: str) -> None:
-        if self.ttl_seconds is not None:
-            keys = await client.smembers(self._registry_key(thread_id))
-            await self._arun(client, self._expire_cmds(thread_id, keys), transaction=True)
+        await self._arun(client, self._expire_cmds(thread_id), transaction=False)
 
     async def _afetch(
         self, client: aioredis.Redis, refs: Sequence[_Ref], filter: Mapping[str, Any] | None
@@ -793,9 +801,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
         if user_cmds := self._user_cmds(config, metadata):
             await self._arun(client, user_cmds, transaction=False)
-        if self.ttl_seconds is not None:
-            known = await client.smembers(self._registry_key(ref.thread_id))
-            cmds += self._expire_cmds(ref.thread_id, [*known, *new_keys])
+        cmds += self._expire_cmds(ref.thread_id)
         await self._arun(client, cmds, transaction=True)
         return _config(ref.thread_id, ref.ns, ref.checkpoint_id)
 
@@ -811,9 +817,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             return
         client = self._async()
         thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
-        if self.ttl_seconds is not None:
-            known = await client.smembers(self._registry_key(thread_id))
-            cmds += self._expire_cmds(thread_id, [*known, writes_key])
+        cmds += self._expire_cmds(thread_id)
         await self._arun(client, cmds, transaction=True)
 
     async def adelete_thread(self, thread_id: str) -> None:

@@ -138,15 +138,17 @@ class LanceDBStore(BaseStore):
             query = self._table.search()
         if where:
             query = query.where(where, prefilter=True)
-        # Filters on values are applied here, so fetch more than asked when filtering.
-        rows = query.limit(wanted * 5 if op.filter else wanted).to_list()
+        # Value filters run in Python (values are JSON text), so with a filter every
+        # row of the namespace is a candidate: a fixed over-fetch could miss matches.
+        limit = max(1, self._table.count_rows(where)) if op.filter else wanted
+        rows = query.limit(limit).to_list()
         items: list[SearchItem] = []
         for row in rows:
             namespace = tuple(row["namespace"].split(SEP)) if row["namespace"] else ()
             if namespace[: len(op.namespace_prefix)] != op.namespace_prefix:
                 continue
             value = json.loads(row["value"])
-            if op.filter and any(value.get(k) != v for k, v in op.filter.items()):
+            if op.filter and not matches_filter(value, op.filter):
                 continue
             score = 1.0 - float(row["_distance"]) / 2 if "_distance" in row else None
             items.append(
@@ -182,6 +184,56 @@ class LanceDBStore(BaseStore):
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
         )
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(actual: Any, operator: str, wanted: Any) -> bool:
+    if operator == "$eq":
+        return bool(actual == wanted)
+    if operator == "$ne":
+        return bool(actual != wanted)
+    a, b = _number(actual), _number(wanted)
+    if a is None or b is None:  # a missing or non-numeric value matches no range
+        return False
+    if operator == "$gt":
+        return a > b
+    if operator == "$gte":
+        return a >= b
+    if operator == "$lt":
+        return a < b
+    if operator == "$lte":
+        return a <= b
+    raise ValueError(f"unsupported filter operator: {operator}")
+
+
+def matches_filter(value: Any, filter: Any) -> bool:
+    """LangGraph's store filter semantics (those of its InMemoryStore and PostgresStore).
+
+    ``{"field": exact}``, nested ``{"field": {"sub": exact}}``, lists compared
+    element-wise, and operators ``{"field": {"$gte": 2, "$ne": 5}}`` with ranges
+    compared as numbers. Applied in Python after the vector/namespace query,
+    since values are stored as JSON text. Unlike InMemoryStore, a missing or
+    non-numeric value simply does not match a range instead of raising.
+    """
+    if isinstance(filter, dict):
+        if any(str(k).startswith("$") for k in filter):
+            return all(_compare(value, op, wanted) for op, wanted in filter.items())
+        if not isinstance(value, dict):
+            return False
+        return all(matches_filter(value.get(k), v) for k, v in filter.items())
+    if isinstance(filter, list | tuple):
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == len(filter)
+            and all(matches_filter(v, f) for v, f in zip(value, filter, strict=True))
+        )
+    return bool(value == filter)
 
 
 def _matches(namespace: tuple[str, ...], kind: str, path: tuple[str, ...]) -> bool:

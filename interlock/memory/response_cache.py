@@ -72,15 +72,28 @@ class ResponseCache:
     def _chunk_key(self, chunk_id: str) -> str:
         return f"{self.prefix}:cache:chunk:{chunk_id}"
 
-    async def put(self, key: str, answer: Answer, *, ttl_s: int | None = None) -> None:
+    async def put(
+        self,
+        key: str,
+        answer: Answer,
+        *,
+        ttl_s: int | None = None,
+        depends_on: Iterable[str] = (),
+    ) -> None:
+        """Store an answer, indexed under every chunk it cites or was drawn from.
+
+        ``depends_on``: the chunks in the prompt besides the cited ones. An
+        answer can rest on a passage without citing it (small models often
+        skip citations), so a change to any of them must drop it too.
+        """
         ttl = self.ttl_s if ttl_s is None else ttl_s
         if ttl <= 0:
             return
         stored = {**answer, "from_cache": False}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(stored, ensure_ascii=False), ex=ttl)
-            for citation in answer["citations"]:
-                chunk_key = self._chunk_key(citation["id"])
+            for chunk_id in chunk_ids(answer, depends_on):
+                chunk_key = self._chunk_key(chunk_id)
                 pipe.sadd(chunk_key, key)
                 pipe.eval(_EXTEND_TTL, 1, chunk_key, ttl)
             await pipe.execute()
@@ -97,6 +110,11 @@ class ResponseCache:
             await self.redis.delete(*entries)
         await self.redis.delete(*index_keys)
         return len(entries)
+
+
+def chunk_ids(answer: Answer, depends_on: Iterable[str] = ()) -> list[str]:
+    """The chunks a cached answer must be dropped with: cited ones and ``depends_on``."""
+    return sorted({c["id"] for c in answer["citations"]} | set(depends_on))
 
 
 def conversation_context(messages: Sequence[AnyMessage], limit: int) -> list[str]:

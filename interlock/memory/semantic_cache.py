@@ -29,7 +29,7 @@ import pyarrow as pa
 from interlock.memory.cache_guard import CacheGuard
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
 from interlock.memory.knowledge import sql_literal
-from interlock.memory.response_cache import normalise
+from interlock.memory.response_cache import chunk_ids, normalise
 from interlock.state import Answer
 
 SCHEMA = pa.schema(
@@ -85,10 +85,8 @@ class SemanticCache:
         vector: np.ndarray = (await self.embeddings.aencode([normalise(question)]))[0]
         return vector
 
-    async def get(self, question: str, *, tenant: str) -> SemanticHit | None:
-        """The best guarded hit at or above the threshold, or None."""
-        if self.ttl_s <= 0:
-            return None
+    async def nearest(self, question: str, *, tenant: str) -> list[SemanticHit]:
+        """The closest live entries of the tenant, nearest first (no threshold, no guard)."""
         table = await self.table()
         vector = await self._vector(question)
         where = f"tenant = {sql_literal(tenant)} AND expires_at > {time.time()}"
@@ -100,19 +98,34 @@ class SemanticCache:
             .limit(self.candidates)
             .to_list()
         )
-        for row in rows:  # nearest first
-            similarity = 1.0 - float(row["_distance"])
-            if similarity < self.threshold:
+        hits = []
+        for row in rows:
+            answer: Answer = json.loads(row["answer"])
+            answer["from_cache"] = True
+            hits.append(SemanticHit(answer, row["question"], 1.0 - float(row["_distance"])))
+        return hits
+
+    async def get(self, question: str, *, tenant: str) -> SemanticHit | None:
+        """The nearest entry at or above the threshold that passes the guard, or None."""
+        if self.ttl_s <= 0:
+            return None
+        for hit in await self.nearest(question, tenant=tenant):
+            if hit.similarity < self.threshold:
                 return None
-            if self.guard.check(question, row["question"]).ok:
-                answer: Answer = json.loads(row["answer"])
-                answer["from_cache"] = True
-                return SemanticHit(answer, row["question"], similarity)
+            if self.guard.check(question, hit.question).ok:
+                return hit
         return None
 
     async def put(
-        self, question: str, answer: Answer, *, tenant: str, ttl_s: int | None = None
+        self,
+        question: str,
+        answer: Answer,
+        *,
+        tenant: str,
+        ttl_s: int | None = None,
+        depends_on: Iterable[str] = (),
     ) -> None:
+        """Store an answer; ``depends_on`` as in ``ResponseCache.put``."""
         ttl = self.ttl_s if ttl_s is None else ttl_s
         if ttl <= 0:
             return
@@ -126,7 +139,7 @@ class SemanticCache:
                     "tenant": tenant,
                     "question": question,
                     "answer": json.dumps(stored, ensure_ascii=False),
-                    "chunk_ids": [c["id"] for c in answer["citations"]],
+                    "chunk_ids": chunk_ids(answer, depends_on),
                     "expires_at": time.time() + ttl,
                     "vector": vector.tolist(),
                 }

@@ -69,10 +69,12 @@ class Remember:
             tenant = state.get("tenant", "default")
             context = conversation_context(state.get("messages", []), self.context_messages)
             key = self.cache.key(state["question"], tenant=tenant, context=context)
-            await self.cache.put(key, answer, ttl_s=control.get("ttl_s"))
+            drawn_from = [d["id"] for d in state.get("documents", [])]
+            ttl = control.get("ttl_s")
+            await self.cache.put(key, answer, ttl_s=ttl, depends_on=drawn_from)
             if self.semantic is not None and not context:
                 await self.semantic.put(
-                    state["question"], answer, tenant=tenant, ttl_s=control.get("ttl_s")
+                    state["question"], answer, tenant=tenant, ttl_s=ttl, depends_on=drawn_from
                 )
         if self.store is not None:
             user = state.get("user_id", "anonymous")

@@ -13,6 +13,7 @@ from interlock.server.errors import install_error_handlers
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
 from interlock.server.routes import health as health_routes
+from interlock.server.routes import knowledge as knowledge_routes
 from interlock.server.routes import openai_compat
 
 
@@ -48,8 +49,15 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides={
+            "/v1/knowledge/": (settings.max_ingest_body_bytes, "INTERLOCK_MAX_INGEST_BODY_BYTES")
+        },
+    )
     app.include_router(health_routes.router)
     app.include_router(agent_routes.router)
+    app.include_router(knowledge_routes.router)
     app.include_router(openai_compat.router)
     return app

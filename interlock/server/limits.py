@@ -17,19 +17,29 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``max_bytes`` everywhere, except under the path prefixes of ``overrides``
+    (prefix → (limit, the setting that names it)), e.g. document uploads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        overrides: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = overrides or {}
 
-    async def _refuse(self, send: Send) -> None:
+    def _limit(self, path: str) -> tuple[int, str]:
+        for prefix, limit in self.overrides.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes, "INTERLOCK_MAX_BODY_BYTES"
+
+    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
+        reason = f"request body over {limit} bytes ({setting})"
         body = json.dumps(
-            {
-                "error": {
-                    "type": "InputTooLarge",
-                    "reason": f"request body over {self.max_bytes} bytes "
-                    "(INTERLOCK_MAX_BODY_BYTES)",
-                }
-            }
+            {"error": {"type": "InputTooLarge", "reason": reason, "message": reason}}
         ).encode()
         await send(
             {
@@ -44,9 +54,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit, setting)
             return
         received = 0
 
@@ -55,11 +66,11 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit, setting)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from interlock.embedded.model_server import LlamaServer
 from tests.e2e.servers import ServerProcess
+from tests.fixtures.make_pdf import pdf_bytes
 
 
 @pytest.fixture
@@ -203,3 +205,70 @@ def test_threads_and_users_can_be_deleted(server: ServerProcess) -> None:
     assert httpx.delete(f"{server.url}/v1/threads/{kept['thread_id']}").status_code == 204
     again = httpx.delete(f"{server.url}/v1/threads/{kept['thread_id']}")
     assert again.status_code == 404 and "does not exist" in again.json()["error"]["reason"]
+
+
+def test_documents_are_ingested_listed_searched_and_removed_over_http(
+    server: ServerProcess,
+) -> None:
+    url = f"{server.url}/v1/knowledge"
+    vpn = "# VPN\n\nThe staging VPN gateway is vpn-7.example.net, reached with WireGuard.\n"
+    pdf = pdf_bytes([["Expense policy", "Meals are refunded up to 40 euros a day."]])
+    body = {
+        "tenant": "acme",
+        "documents": [
+            {"source": "it/vpn.md", "content": vpn, "tags": ["it"]},
+            {"source": "finance/expenses.pdf", "content_base64": base64.b64encode(pdf).decode()},
+        ],
+    }
+    added = httpx.post(f"{url}/documents", json=body, timeout=60)
+    assert added.status_code == 200, added.text
+    report = added.json()
+    assert sorted(report["files_added"]) == ["finance/expenses.pdf", "it/vpn.md"]
+    assert report["chunks_written"] >= 2 and not report["files_failed"]
+    again = httpx.post(f"{url}/documents", json=body, timeout=60).json()
+    assert sorted(again["files_unchanged"]) == ["finance/expenses.pdf", "it/vpn.md"]
+    assert again["chunks_embedded"] == 0
+    sources = httpx.get(f"{url}/sources", params={"tenant": "acme"}).json()
+    assert set(sources) == {"it/vpn.md", "finance/expenses.pdf"}
+    assert "it/vpn.md" not in httpx.get(f"{url}/sources").json()  # the default tenant's
+
+    asked = invoke(server.url, question="Which host is the staging VPN gateway?", tenant="acme")
+    assert any(c["source"] == "it/vpn.md" for c in asked.json()["citations"]), asked.text
+    default = invoke(server.url, question="Which host is the staging VPN gateway?")
+    assert all(c["source"] != "it/vpn.md" for c in default.json()["citations"])
+
+    assert httpx.delete(f"{url}/sources/it/vpn.md", params={"tenant": "acme"}).status_code == 204
+    missing = httpx.delete(f"{url}/sources/it/vpn.md", params={"tenant": "acme"})
+    assert missing.status_code == 404 and "it/vpn.md" in missing.json()["error"]["reason"]
+    assert set(httpx.get(f"{url}/sources", params={"tenant": "acme"}).json()) == {
+        "finance/expenses.pdf"
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({"source": "a.docx", "content": "x"}, "unsupported format"),
+        ({"source": "a.md", "content": "x", "content_base64": "eA=="}, "exactly one"),
+        ({"source": "a.md"}, "exactly one"),
+        ({"source": "a.pdf", "content_base64": "%%% not base64"}, "not valid base64"),
+    ],
+)
+def test_bad_documents_get_422_with_a_reason(
+    server: ServerProcess, document: dict[str, str], reason: str
+) -> None:
+    response = httpx.post(f"{server.url}/v1/knowledge/documents", json={"documents": [document]})
+    assert response.status_code == 422 and reason in response.json()["error"]["reason"]
+
+
+def test_an_unreadable_document_is_reported_and_the_rest_ingested(server: ServerProcess) -> None:
+    body = {
+        "documents": [
+            {"source": "broken.pdf", "content_base64": base64.b64encode(b"not a pdf").decode()},
+            {"source": "fine.md", "content": "# Fine\n\nThis one is readable."},
+        ]
+    }
+    report = httpx.post(f"{server.url}/v1/knowledge/documents", json=body, timeout=60).json()
+    assert report["files_added"] == ["fine.md"] and "broken.pdf" in report["files_failed"]
+    nothing = httpx.post(f"{server.url}/v1/knowledge/documents", json={})
+    assert nothing.status_code == 422 and "nothing to do" in nothing.json()["error"]["reason"]

@@ -17,6 +17,7 @@ from interlock.errors import (
     ThreadNotFound,
 )
 from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.memory.knowledge import SourceDocument
 from interlock.state import run_input
 from interlock.testing.vllm_simulator import SimulatorProcess
 
@@ -259,3 +260,28 @@ async def test_forgetting_a_user_removes_threads_and_memories(agent: Agent) -> N
     await agent.delete_thread(other.thread_id)
     with pytest.raises(ThreadNotFound):
         await agent.delete_thread(other.thread_id)
+
+
+async def test_a_knowledge_change_drops_cached_answers_drawn_from_it(
+    settings: Settings, embeddings: MiniLMEmbeddings
+) -> None:
+    # Threshold 0: every answer passes the check, so the first one is cached
+    # whatever the small model writes.
+    relaxed = settings.model_copy(update={"check_threshold": 0.0})
+    agent = await Agent.from_settings(relaxed, embeddings=embeddings)
+    question = "Which host is the staging VPN gateway?"
+    old = b"# VPN\n\nThe staging VPN gateway is vpn-7.example.net, reached with WireGuard.\n"
+    new = b"# VPN\n\nThe staging VPN gateway moved to vpn-9.example.net in March.\n"
+    try:
+        await agent.ingest_documents([SourceDocument("it/vpn.md", old)], tenant="acme")
+        first = await agent.ask(question, tenant="acme")
+        again = await agent.ask(question, tenant="acme")
+        assert not first.from_cache and again.from_cache
+        assert (await agent.ask(question)).from_cache is False  # another tenant's cache
+        report = await agent.ingest_documents([SourceDocument("it/vpn.md", new)], tenant="acme")
+        assert report.removed_chunk_ids
+        # Neither the exact cache nor the semantic cache may serve the old answer.
+        after = await agent.ask(question, tenant="acme")
+        assert not after.from_cache
+    finally:
+        await agent.aclose()

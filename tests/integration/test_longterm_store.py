@@ -60,3 +60,44 @@ async def test_async_and_inside_a_langgraph_graph(
     graph.add_edge("recall", END)
     out = await graph.compile(store=store).ainvoke({"user": "u9", "recalled": []})
     assert out["recalled"] == ["Call me Ada"]
+
+
+def test_filters_paging_and_namespace_listing_match_langgraphs_in_memory_store(
+    tmp_path: Path, embeddings: MiniLMEmbeddings
+) -> None:
+    """LangGraph's InMemoryStore is the reference: the same calls give the same answers."""
+    from langgraph.store.memory import InMemoryStore
+
+    ours, theirs = LanceDBStore(str(tmp_path / "db"), embeddings), InMemoryStore()
+    for store in (ours, theirs):
+        for i in range(6):
+            value = {"text": f"fact {i}", "rank": i, "meta": {"lang": "fr" if i % 3 else "en"}}
+            store.put(("memories", f"u{i % 2}"), f"k{i}", value)
+        store.put(("docs", "team", "a"), "d", {"text": "doc", "rank": 10})
+        store.put(("docs", "team", "b"), "d", {"text": "doc", "rank": 11})
+
+    def keys(store: BaseStore, **kwargs: object) -> list[str]:
+        return sorted(i.key for i in store.search(("memories",), limit=50, **kwargs))  # type: ignore[arg-type]
+
+    for kwargs in (
+        {"filter": {"rank": 3}},
+        {"filter": {"rank": {"$gte": 2, "$lt": 5}}},
+        {"filter": {"rank": {"$ne": 0}}},
+        {"filter": {"meta": {"lang": "en"}}},
+        {"filter": {"meta": {"lang": "fr"}, "rank": {"$lte": 4}}},
+    ):
+        assert keys(ours, **kwargs) == keys(theirs, **kwargs), kwargs
+    # Where InMemoryStore raises (float("x")), ours matches nothing.
+    assert keys(ours, filter={"rank": {"$gt": "x"}}) == []
+    assert keys(ours, filter={"missing": {"$lte": 1}}) == []
+    assert len(ours.search(("memories",), limit=2, offset=1)) == 2
+    assert len(ours.search(("memories",), limit=10, offset=5)) == 1
+    for kwargs in (
+        {},
+        {"prefix": ("docs",)},
+        {"suffix": ("a",)},
+        {"prefix": ("docs", "*", "b")},
+        {"max_depth": 2},
+        {"limit": 2, "offset": 1},
+    ):
+        assert ours.list_namespaces(**kwargs) == theirs.list_namespaces(**kwargs), kwargs  # type: ignore[arg-type]

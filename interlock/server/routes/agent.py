@@ -36,6 +36,7 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
                 body.question,
                 thread_id=body.thread_id,
                 user_id=body.user_id,
+                tenant=body.tenant,
                 cache=body.cache(),
             ),
             timeout=timeout,
@@ -77,6 +78,7 @@ async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
         body.question,
         thread_id=body.thread_id,
         user_id=body.user_id,
+        tenant=body.tenant,
         cache=body.cache(),
     )
     timeout = agent.settings.request_timeout_s
