@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
 from interlock.memory.knowledge import SCHEMA, KnowledgeBase, Mode
+from interlock.state import Document
 
 HERE = Path(__file__).parent
 QUESTIONS = HERE / "data" / "kb_questions.json"
@@ -67,9 +68,9 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
-def answered(docs: list[Any], relevant: list[list[str]]) -> bool:
+def answered(docs: list[Document], relevant: list[list[str]]) -> bool:
     return any(
-        d.source.endswith(src) and section.lower() in d.title.lower()
+        d["source"].endswith(src) and section.lower() in d["title"].lower()
         for d in docs
         for src, section in relevant
     )

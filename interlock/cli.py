@@ -16,12 +16,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from interlock.agent import Agent, AgentResult
 from interlock.config import ConfigError, Settings
 from interlock.embedded.stack import EmbeddedStack
 from interlock.errors import InterlockError
 from interlock.memory.embeddings import MiniLMEmbeddings
+
+if TYPE_CHECKING:
+    from interlock.memory.knowledge import KnowledgeBase
 
 
 def _print_result(result: AgentResult, elapsed_s: float) -> None:
@@ -91,7 +95,36 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     )
     for source, reason in report.files_failed.items():
         print(f"  failed: {source}: {reason}", file=sys.stderr)
+    if report.files_added or report.files_removed:
+        await kb.optimize()  # indices and compaction after a bulk change
+    if report.removed_chunk_ids:
+        await _drop_cached_answers(settings, kb, report.removed_chunk_ids)
     return 1 if report.files_failed else 0
+
+
+async def _drop_cached_answers(settings: Settings, kb: KnowledgeBase, chunk_ids: list[str]) -> None:
+    """What ``Agent`` does after an ingest: cached answers drawn from changed chunks go."""
+    import redis.asyncio as aioredis
+
+    from interlock.memory.response_cache import ResponseCache
+    from interlock.memory.semantic_cache import SemanticCache
+
+    semantic = SemanticCache(settings.lancedb_uri, kb.embeddings)
+    dropped = await semantic.invalidate_chunks(chunk_ids)
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        cache = ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s)
+        dropped += await cache.invalidate_chunks(chunk_ids)
+    except aioredis.RedisError as exc:
+        print(
+            f"warning: Redis unreachable ({type(exc).__name__}): cached answers citing the "
+            "changed documents stay until they expire (INTERLOCK_CACHE_TTL_S)",
+            file=sys.stderr,
+        )
+    finally:
+        await client.aclose()
+    if dropped:
+        print(f"{dropped} cached answer(s) drawn from changed documents dropped")
 
 
 def _serve(settings: Settings) -> int:

@@ -63,7 +63,7 @@ from __future__ import annotations
 import builtins
 import json
 import random
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -355,7 +355,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> tuple[_Ref, list[_Cmd], list[str]]:
+    ) -> tuple[_Ref, list[_Cmd]]:
         conf = config["configurable"]
         ref = _Ref(checkpoint["id"], str(conf["thread_id"]), conf.get("checkpoint_ns") or "")
         stored: dict[str, Any] = dict(checkpoint)
@@ -384,7 +384,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             ("SADD", self._namespaces_key(ref.thread_id), ref.ns),
             ("SADD", self._registry_key(ref.thread_id), *new_keys),
         ]
-        return ref, cmds, new_keys
+        return ref, cmds
 
     def _put_writes_cmds(
         self,
@@ -392,7 +392,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> tuple[str, list[_Cmd], str]:
+    ) -> tuple[str, list[_Cmd]]:
         conf = config["configurable"]
         ref = _Ref(conf["checkpoint_id"], str(conf["thread_id"]), conf.get("checkpoint_ns") or "")
         writes_key = self._writes_key(ref)
@@ -407,7 +407,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
             # cannot change what its first attempt already recorded.
             cmds.append(("HSET" if idx < 0 else "HSETNX", writes_key, field, raw))
         cmds.append(("SADD", self._registry_key(ref.thread_id), writes_key))
-        return ref.thread_id, cmds, writes_key
+        return ref.thread_id, cmds
 
     def _decode(
         self,
@@ -626,7 +626,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Store a checkpoint and the values of the channels it changed, atomically."""
         client = self._sync()
-        ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        ref, cmds = self._put_cmds(config, checkpoint, metadata, new_versions)
         if user_cmds := self._user_cmds(config, metadata):
             self._run(client, user_cmds, transaction=False)
         cmds += self._expire_cmds(ref.thread_id)
@@ -644,7 +644,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if not writes:
             return
         client = self._sync()
-        thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
+        thread_id, cmds = self._put_writes_cmds(config, writes, task_id, task_path)
         cmds += self._expire_cmds(thread_id)
         self._run(client, cmds, transaction=True)
 
@@ -798,7 +798,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """Async ``put``."""
         client = self._async()
-        ref, cmds, new_keys = self._put_cmds(config, checkpoint, metadata, new_versions)
+        ref, cmds = self._put_cmds(config, checkpoint, metadata, new_versions)
         if user_cmds := self._user_cmds(config, metadata):
             await self._arun(client, user_cmds, transaction=False)
         cmds += self._expire_cmds(ref.thread_id)
@@ -816,7 +816,7 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         if not writes:
             return
         client = self._async()
-        thread_id, cmds, writes_key = self._put_writes_cmds(config, writes, task_id, task_path)
+        thread_id, cmds = self._put_writes_cmds(config, writes, task_id, task_path)
         cmds += self._expire_cmds(thread_id)
         await self._arun(client, cmds, transaction=True)
 
