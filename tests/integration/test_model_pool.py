@@ -114,7 +114,10 @@ async def test_killing_a_replica_under_load_fails_no_request_and_it_comes_back(
     failures = [r for r in results if isinstance(r, BaseException)]
     assert failures == [], failures[:3]
     dead = pool.replicas[1]
-    assert dead.state is BreakerState.OPEN
+    # It opened; on a loaded machine the run can outlast the 1 s cool-down, so
+    # by now it may already read half-open.
+    assert "open" in [t[1] for t in dead.breaker.transitions]
+    assert dead.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
     sims[1].restart()
     await asyncio.sleep(1.1)  # cool-down
     assert dead.state is BreakerState.HALF_OPEN
