@@ -62,6 +62,7 @@ class SentenceScore(TypedDict):
     score: float
     supported: bool
     best_document: str | None
+    reason: str  # why it is not supported ("" when it is)
 
 
 class CheckResult(TypedDict):

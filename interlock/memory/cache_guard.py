@@ -183,6 +183,11 @@ def _negations(words: list[str]) -> int:
     return sum(1 for w in words if w in NEGATIONS or w.endswith("n't"))
 
 
+def negation_count(text: str) -> int:
+    """How many negating words a text has (its parity says whether it negates)."""
+    return _negations(_words(text))
+
+
 def specifics(text: str) -> set[str]:
     return {m.strip("\"'`").lower() for m in _SPECIFIC.findall(text)}
 

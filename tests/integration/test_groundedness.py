@@ -1,0 +1,56 @@
+"""The hallucination check on hand-made cases, one per kind of error it must catch."""
+
+from __future__ import annotations
+
+import pytest
+
+from interlock.guardrails.groundedness import GroundednessChecker
+from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.state import Document
+
+SOURCE = Document(
+    id="c1",
+    source="sample_kb/configuration.md",
+    title="Configuration > Host and port",
+    score=1.0,
+    text=(
+        "INTERLOCK_PORT sets the port that the HTTP server listens on. The default port is "
+        "8000. The response cache is not shared between tenants. Interlock stores "
+        "conversations in Redis."
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def checker(embeddings: MiniLMEmbeddings) -> GroundednessChecker:
+    return GroundednessChecker(embeddings)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("The default port is 8000. Interlock stores conversations in Redis.", ""),
+        ("The default port is 8080.", "numbers in no source"),
+        ("The response cache is shared between tenants.", "negation"),
+        ("Interlock stores conversations in PostgreSQL.", "names in no source"),
+        ("Every answer is translated into French before it is sent.", "no source passage"),
+    ],
+)
+async def test_each_kind_of_unsupported_sentence_is_caught_with_its_reason(
+    checker: GroundednessChecker, answer: str, reason: str
+) -> None:
+    result = await checker.check(answer, [SOURCE], shown=[SOURCE], threshold=1.0)
+    if not reason:
+        assert result["verdict"] == "supported", result
+        assert all(s["best_document"] == "c1" for s in result["sentences"])
+    else:
+        assert result["verdict"] == "unsupported"
+        assert reason in result["sentences"][0]["reason"], result["sentences"][0]
+
+
+async def test_abstentions_and_empty_sources_are_not_applicable(
+    checker: GroundednessChecker,
+) -> None:
+    result = await checker.check("I don't know.", [SOURCE], shown=[SOURCE])
+    assert result["verdict"] == "not_applicable"
+    assert (await checker.check("The port is 8000.", [], shown=[]))["verdict"] == "not_applicable"
