@@ -32,6 +32,8 @@ from interlock.errors import (
 )
 from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
 from interlock.guardrails.groundedness import GroundednessChecker
+from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
+from interlock.guardrails.policy import InputPolicy
 from interlock.guardrails.streaming import GuardedStream
 from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
@@ -221,6 +223,18 @@ class Agent:
             knowledge=KnowledgeBase(settings.lancedb_uri, embeddings, settings.knowledge_table),
             cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
             checker=GroundednessChecker(embeddings),
+            input_policy=InputPolicy(
+                max_chars=settings.max_question_chars,
+                classifier=(
+                    InjectionClassifier(
+                        embeddings,
+                        InjectionModel.load(settings.injection_model),
+                        threshold=settings.injection_threshold,
+                    )
+                    if settings.injection_classifier
+                    else None
+                ),
+            ),
             store=LanceDBStore(settings.lancedb_uri, embeddings, settings.memory_table),
             semantic_cache=(
                 SemanticCache(

@@ -143,6 +143,41 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _guard(settings: Settings, args: argparse.Namespace) -> int:
+    """`interlock guard train|check`: the injection classifier on the user's own labels."""
+    from interlock.guardrails import injection_classifier as ic
+
+    embeddings = MiniLMEmbeddings()
+    if args.guard_command == "train":
+        injection, benign = ic.load_examples(args.data)
+        model = ic.train(
+            injection, benign, embeddings, max_false_positive_rate=args.max_false_positives
+        )
+        model.save(args.out)
+        rates = model.cross_validated
+        print(
+            f"trained on {len(injection)} injection and {len(benign)} benign examples; "
+            f"threshold {model.threshold:.3f}; cross-validated detection "
+            f"{rates['detection_rate']:.1%}, false positives {rates['false_positive_rate']:.1%}"
+        )
+        print(f"saved {args.out}; use it with INTERLOCK_INJECTION_MODEL={args.out}")
+        return 0
+    classifier = ic.InjectionClassifier(
+        embeddings, ic.InjectionModel.load(settings.injection_model), settings.injection_threshold
+    )
+    from interlock.guardrails.policy import InputPolicy
+
+    verdict = InputPolicy(settings.max_question_chars, classifier=classifier).check(args.text)
+    score = classifier.score(args.text)
+    print(
+        f"{'allowed' if verdict.allowed else 'refused'} (classifier score {score:.2f}, "
+        f"threshold {classifier.threshold:.2f})"
+    )
+    for reason in verdict.reasons:
+        print(f"  - {reason}")
+    return 0 if verdict.allowed else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interlock", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +192,19 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--tenant", default="default")
     ingest.add_argument("--tags", default="", help="comma-separated tags for every file")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    guard = sub.add_parser("guard", help="the input guard's injection classifier")
+    guard_sub = guard.add_subparsers(dest="guard_command", required=True)
+    train = guard_sub.add_parser("train", help='train on {"injection": [...], "benign": [...]}')
+    train.add_argument("data", type=Path)
+    train.add_argument("--out", type=Path, default=Path("injection_model.json"))
+    train.add_argument(
+        "--max-false-positives",
+        type=float,
+        default=0.02,
+        help="share of benign examples that may be refused (cross-validated); default 0.02",
+    )
+    check = guard_sub.add_parser("check", help="run the input guard on one message")
+    check.add_argument("text")
     return parser
 
 
@@ -167,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load()
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args))
+        if args.command == "guard":
+            return _guard(settings, args)
         with EmbeddedStack(settings) as live:
             if args.command == "serve":
                 return _serve(live)

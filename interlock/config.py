@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256_000, gt=0)
     # Documents posted to /v1/knowledge/documents (PDFs, base64) need more room.
     max_ingest_body_bytes: int = Field(20_000_000, gt=0)
+    # Prompt-injection classifier next to the patterns (guardrails/injection_classifier.py).
+    injection_classifier: bool = True
+    injection_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Score at which a message is refused; default: the trained model's own "
+        "(set at training for at most 2% false positives).",
+    )
+    injection_model: Path | None = Field(
+        None, description="A model from `interlock guard train`; default: the shipped one."
+    )
     retrieval_top_k: int = Field(5, gt=0, le=100)
     memory_top_k: int = Field(3, ge=0, le=50)
     route_threshold: float = Field(0.6, ge=0.0, le=1.0)
@@ -182,6 +194,13 @@ class Settings(BaseSettings):
     @classmethod
     def _validate_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(url) for url in value]
+
+    @field_validator("injection_model")
+    @classmethod
+    def _validate_injection_model(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (train one with `interlock guard train`)")
+        return value
 
     @field_validator("redis_url")
     @classmethod

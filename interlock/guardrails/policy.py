@@ -24,7 +24,9 @@ from typing import Any
 from guardrails import AsyncGuard, Guard, OnFailAction
 from guardrails.validator_base import Validator
 
+from interlock.guardrails.injection_classifier import InjectionClassifier
 from interlock.guardrails.validators import (
+    InjectionClassifierCheck,
     MaxLength,
     PIIRedactor,
     PromptInjection,
@@ -80,11 +82,16 @@ class _Policy:
         guard.use(*validators)
         return guard
 
+    async def _ametadata(self, text: str) -> dict[str, Any]:
+        """What validators need that must be computed off the event loop (see InputPolicy)."""
+        return {}
+
     async def acheck(self, text: str) -> GuardVerdict:
+        metadata = await self._ametadata(text)
         stages = []
         current = text
         for guard in self._async_guards:
-            stage = self._stage(current, await guard.validate(current))
+            stage = self._stage(current, await guard.validate(current, metadata=metadata))
             stages.append(stage)
             current = stage.text
         return self._verdict(stages)
@@ -154,23 +161,38 @@ def _redactors(redact_pii: bool) -> list[Validator]:
 class InputPolicy(_Policy):
     """Before any model sees a message: refuse injection, abuse and oversize; redact the rest.
 
-    Secrets are always redacted (they are never needed to answer); PII only
-    when ``redact_pii`` is set, for deployments that must keep it (e.g. a
-    support desk looking up the caller's own account).
+    Injection is caught two ways: the patterns (precise, name what they saw)
+    and, when a ``classifier`` is given, the learned check that catches
+    reworded, translated and pasted-in attacks; either refuses. Secrets are
+    always redacted (they are never needed to answer); PII only when
+    ``redact_pii`` is set, for deployments that must keep it (e.g. a support
+    desk looking up the caller's own account).
     """
 
-    def __init__(self, max_chars: int = 8000, redact_pii: bool = True) -> None:
+    def __init__(
+        self,
+        max_chars: int = 8000,
+        redact_pii: bool = True,
+        classifier: InjectionClassifier | None = None,
+    ) -> None:
         disable_guardrails_telemetry()
         self.max_chars = max_chars
         self.redact_pii = redact_pii
-        super().__init__(
-            [
-                PromptInjection(on_fail=OnFailAction.NOOP),
-                Toxicity(on_fail=OnFailAction.NOOP),
-                MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP),
-            ],
-            _redactors(redact_pii),
-        )
+        self.classifier = classifier
+        refusers: list[Validator] = [
+            PromptInjection(on_fail=OnFailAction.NOOP),
+            Toxicity(on_fail=OnFailAction.NOOP),
+            MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP),
+        ]
+        if classifier is not None:
+            refusers.insert(1, InjectionClassifierCheck(classifier, on_fail=OnFailAction.NOOP))
+        super().__init__(refusers, _redactors(redact_pii))
+
+    async def _ametadata(self, text: str) -> dict[str, Any]:
+        if self.classifier is None or len(text) > self.max_chars:
+            # Oversized text is refused anyway; do not spend an encode on it.
+            return {"injection_score": 0.0} if self.classifier else {}
+        return {"injection_score": await self.classifier.ascore(text)}
 
 
 class OutputPolicy(_Policy):

@@ -27,6 +27,9 @@ from guardrails.settings import settings as _guardrails_settings
 from guardrails.utils.hub_telemetry_utils import HubTelemetry
 from guardrails.validator_base import Validator, register_validator
 
+from interlock.guardrails.injection_classifier import InjectionClassifier
+from interlock.guardrails.obfuscation import reveal
+
 SECRET_PLACEHOLDER = "[REDACTED_SECRET]"
 
 
@@ -56,21 +59,55 @@ disable_guardrails_telemetry()
 
 # --------------------------------------------------------------------------- injection
 
+_OVERRIDE_VERB = (
+    r"(?:ignore|disregard|forget|override|bypass|neglect|discard|drop|abandon|cancel"
+    r"|set\s+aside|pay\s+no\s+attention\s+to|stop\s+following|do\s+not\s+follow)"
+)
+_INSTRUCTION_NOUN = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|constraints"
+    r"|programming|restrictions|guardrails|policies|system\s+message)"
+)
+_SECRET_ADJ = (
+    r"(?:(?:full|exact|entire|original|hidden|secret|initial|internal|confidential|raw)\s+)*"
+)
 _INJECTION_PATTERNS = [
     # "ignore (all) previous instructions", "disregard the system prompt", …
-    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|every|the|your|my|these|those|of)\s+){0,3}"
-    r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer)\s+"
-    r"(?:(?:system|developer)\s+)?(?:instructions?|prompts?|rules|directions|guidelines|messages?)\b",
+    rf"\b{_OVERRIDE_VERB}\s+(?:(?:all|any|every|the|your|my|these|those|of|everything)\s+){{0,3}}"
+    r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|developer|safety)\s+"
+    rf"(?:(?:system|developer|safety)\s+)?{_INSTRUCTION_NOUN}\b",
+    rf"\b{_OVERRIDE_VERB}\s+(?:(?:all|any|every|of)\s+)?(?:your|the\s+(?:rules|instructions)\s+(?:you|your))"
+    rf"\s+(?:(?:own|current|usual|safety|content)\s+)?{_INSTRUCTION_NOUN}\b",
+    r"\bignore\s+(?:(?:all|everything|the\s+text|the\s+(?:prior\s+|previous\s+)?context)\s+)?"
+    r"(?:above|before\s+this(?:\s+line)?|prior\s+context|previous\s+context)\b",
+    r"\b(?:ignore|disregard|forget)\s+what\s+(?:the|your)\s+(?:developer|operator|creator|admin|system)s?"
+    r"\s+(?:told|said|asked|wrote|instructed)\b",
+    r"\b(?:listen|obey|answer)\s+(?:only\s+to\s+me|to\s+me\s+only|only\s+me)\b",
+    # the same overrides in the languages users most often try them in
+    r"\b(?:ignor(?:a|e|ez|ieren|iere|ar|er)|olvid(?:a|e|ar)|oubli(?:e|ez|er)|vergiss|vergessen"
+    r"|dimentica|esque[cç]a|negeer|vergeet)\b[^.?!\n]{0,40}?\b(?:instrucciones|consignes"
+    r"|anweisungen|regeln|reglas|r[eè]gles|istruzioni|regole|instru[cç][oõ]es|regras|instructies"
+    r"|regels|richtlinien|instructions\s+pr[eé]c[eé]dentes|anteriores|vorherigen|precedenti|vorige)",
+    r"\b(?:prompt\s+del\s+sistema|message\s+syst[eè]me|prompt\s+syst[eè]me|systemprompt"
+    r"|prompt\s+di\s+sistema|prompt\s+do\s+sistema|systeemprompt)\b",
+    r"\b(?:repeat|print|output|copy|show|quote)\s+(?:back\s+)?(?:everything|all|all\s+the\s+text"
+    r"|the\s+text|whatever\s+is)\s+(?:above|before\s+(?:this|my)\b)",
+    r"\{\s*\"role\"\s*:\s*\"(?:system|developer)\"",
     r"\bforget\s+(?:(?:all|everything)\s+(?:about\s+)?)?(?:your|the)\s+(?:instructions|rules|guidelines)\b",
     # "reveal your system prompt" (not "what is a system prompt?": that is a question)
-    r"\b(?:reveal|print|show|display|output|repeat|leak|dump|expose)\s+(?:me\s+)?(?:your|the)\s+"
-    r"(?:(?:full|exact|entire|original|hidden|secret|initial|internal)\s+)*"
-    r"(?:system\s+(?:prompt|message|instructions)|hidden\s+(?:prompt|instructions)|initial\s+(?:prompt|instructions))",
+    r"\b(?:reveal|print|show|display|output|repeat|leak|dump|expose|quote|recite|paste|share)\s+"
+    rf"(?:me\s+)?(?:your\s+{_SECRET_ADJ}(?:system\s+(?:prompt|message|instructions)"
+    r"|hidden\s+(?:prompt|instructions|rules)|initial\s+(?:prompt|instructions)|instructions)"
+    rf"|the\s+{_SECRET_ADJ}(?:system\s+(?:prompt|message|instructions)|hidden\s+prompt"
+    r"|instructions\s+(?:you\s+(?:were|have\s+been)\s+given|from\s+your\s+(?:operator|developer)s?)))",
+    r"\b(?:your|the)\s+(?:exact\s+)?instructions\s+you\s+(?:were|have\s+been)\s+given\b",
     # persona overrides
-    r"\byou\s+are\s+now\s+(?:dan\b|(?:in\s+)?(?:developer|god|jailbreak|unrestricted|dan)\s+mode|jailbroken|unrestricted|unfiltered)",
+    r"\byou\s+are\s+now\s+(?:dan\b|(?:in\s+)?(?:developer|god|jailbreak|unrestricted|dan)\s+mode"
+    r"|jailbroken|unrestricted|unfiltered)",
     r"\b(?:act|pretend)\s+(?:as|to\s+be)\s+dan\b",
-    r"\bdo\s+anything\s+now\b",
-    r"\b(?:enable|enter|activate|switch\s+to)\s+(?:developer|dan|jailbreak|god)\s+mode\b",
+    r"\byou\s+(?:can|will|must)\s+do\s+anything\s+now\b",
+    r"\b(?:enable|enter|activate|switch\s+to)\s+(?:dan|jailbreak|god)\s+mode\b",
+    # "developer mode" is also a phone and browser setting: only when addressed to the model.
+    r"\b(?:activate|enable|enter)\s+developer\s+mode\s*[.!]\s+in\s+developer\s+mode\s+you\b",
     r"\bnew\s+(?:system\s+)?instructions\s*:",
     # chat-template role markers smuggled into user text
     r"<\|im_start\|>\s*(?:system|assistant)",
@@ -79,6 +116,10 @@ _INJECTION_PATTERNS = [
     r"<<\s*SYS\s*>>",
     r"\[/?INST\]",
     r"^\s*system\s*:\s*(?:you\b|ignore\b|from\s+now\s+on\b|new\s+(?:rules|instructions)\b)",
+    # instructions addressed to the model from inside pasted content
+    r"\b(?:note|message|instruction|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?"
+    r"(?:ai|assistant|bot|chatbot|language\s+model|llm)s?\b(?:\s+(?:reading|processing|summari[sz]ing)\b)?",
+    r"\bif\s+you\s+are\s+an?\s+(?:ai|language\s+model|llm|assistant)\s+reading\s+this\b",
 ]
 _INJECTION_RE = re.compile(
     "|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE
@@ -98,10 +139,37 @@ class PromptInjection(Validator):
     """
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        match = _INJECTION_RE.search(str(value))
+        match = _INJECTION_RE.search(reveal(str(value)))
         if match:
             return FailResult(
                 error_message=f"the message looks like a prompt-injection attempt: {_quote(match)}"
+            )
+        return PassResult()
+
+
+@register_validator(name="interlock/injection_classifier", data_type="string")
+class InjectionClassifierCheck(Validator):
+    """The learned injection check (injection_classifier.py) as a guardrails-ai validator.
+
+    guardrails-ai calls ``_validate`` synchronously, and a MiniLM encode must
+    not block the event loop, so the async policy scores the message in a
+    worker thread first and hands the score in as
+    ``metadata["injection_score"]``; sync callers without it get the text
+    scored here.
+    """
+
+    def __init__(self, classifier: InjectionClassifier, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.classifier = classifier
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        score = metadata.get("injection_score")
+        if score is None:
+            score = self.classifier.score(str(value))
+        if score >= self.classifier.threshold:
+            return FailResult(
+                error_message="the message looks like a prompt-injection attempt "
+                f"(classifier score {score:.2f})"
             )
         return PassResult()
 
@@ -226,10 +294,11 @@ _EMAIL = re.compile(
 _IBAN = re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
 )
-# Card candidates: contiguous, or grouped 4-4-4-x / 4-6-5 with one consistent
-# separator. Luhn and issuer prefixes are checked afterwards.
+# Card candidates: contiguous, or grouped 4-4-4-x, 4-4-4-4-3 (19 digits) or
+# 4-6-5 with one consistent separator. Luhn and issuer prefixes are checked afterwards.
 _CARD = re.compile(
-    r"(?<![\w.-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?<![\w.-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}"
+    r"|\d{13,19})"
     r"(?![\w-]|\.\d)"
 )
 # SSA rules: no 000/666/9xx area, no 00 group, no 0000 serial.

@@ -1,0 +1,348 @@
+"""The input guard on labelled data: injection detection, false positives, redaction, latency.
+
+Usage: .venv/bin/python benchmarks/input_guard.py
+Injection sets (hand-written, never trained on):
+  benchmarks/data/guardrails_injection.json       104 attacks / 109 look-alikes; it guided the
+                                                   choice of features and of training examples,
+                                                   so it is reported as the *dev* set;
+  benchmarks/data/guardrails_injection_test.json  60 / 60, written after the model was frozen:
+                                                   the honest number. Its first run
+                                                   (2026-11-23) refused 75.0% of its attacks,
+                                                   0 false positives; its misses then showed
+                                                   non-English overrides as a category, and the
+                                                   patterns for them came after: 83.3% / 0.
+Each is run through the patterns alone, the classifier alone and the whole
+``InputPolicy`` (guardrails-ai guards, as the graph runs it). PII and secrets
+are generated, seeded: Luhn-valid card numbers of every major issuer in three
+layouts, IBANs with valid check digits, known key formats, emails, phones,
+SSNs, and look-alikes that must survive (Luhn-invalid cards, versions, dates,
+hashes, ports). Writes results/input_guard.json. Targets (issue 5): >= 90%
+injection detection at <= 2% false positives on the benign set; 100% of the
+Luhn-valid card numbers and known key formats redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
+from interlock.guardrails.obfuscation import reveal
+from interlock.guardrails.policy import InputPolicy
+from interlock.guardrails.validators import _INJECTION_RE, _luhn
+from interlock.memory.embeddings import MiniLMEmbeddings
+
+HERE = Path(__file__).parent
+SETS = {
+    "dev": HERE / "data" / "guardrails_injection.json",
+    "test": HERE / "data" / "guardrails_injection_test.json",
+}
+RESULTS = HERE / "results" / "input_guard.json"
+rng = random.Random(7)
+
+
+def _rates(flags_attack: list[bool], flags_benign: list[bool]) -> dict[str, float]:
+    return {
+        "detection_rate": round(sum(flags_attack) / len(flags_attack), 3),
+        "false_positive_rate": round(sum(flags_benign) / len(flags_benign), 3),
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+    }
+
+
+async def injection(policy: InputPolicy, classifier: InjectionClassifier) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, path in SETS.items():
+        data = json.loads(path.read_text())
+        attacks, benign = data["injection"], data["benign"]
+        pattern = [
+            [bool(_INJECTION_RE.search(reveal(t))) for t in texts] for texts in (attacks, benign)
+        ]
+        scores = [[await classifier.ascore(t) for t in texts] for texts in (attacks, benign)]
+        learned = [[s >= classifier.threshold for s in group] for group in scores]
+        verdicts = [[await policy.acheck(t) for t in texts] for texts in (attacks, benign)]
+        refused = [[not v.allowed for v in group] for group in verdicts]
+        out[name] = {
+            "attacks": len(attacks),
+            "benign": len(benign),
+            "patterns_only": _rates(*pattern),
+            "classifier_only": _rates(*learned),
+            "input_policy": _rates(*refused),
+            "missed": [t for t, r in zip(attacks, refused[0], strict=True) if not r],
+            "false_positives": [t for t, r in zip(benign, refused[1], strict=True) if r],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- PII and secrets
+
+ISSUERS = {
+    "visa16": ("4", 16),
+    "visa13": ("4", 13),
+    "mastercard": ("5", 16),  # 51-55, see _card
+    "mastercard2": ("2221", 16),
+    "amex": ("37", 15),
+    "discover": ("6011", 16),
+    "jcb": ("3528", 16),
+    "diners": ("36", 14),
+    "unionpay": ("62", 19),
+}
+
+
+def _card(prefix: str, length: int, valid: bool = True) -> str:
+    if prefix == "5":
+        prefix += str(rng.randint(1, 5))
+    body = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    for check in string.digits:
+        if _luhn(body + check) == valid:
+            return body + check
+    raise AssertionError("unreachable")
+
+
+def _layout(number: str, layout: str) -> str:
+    if layout == "plain":
+        return number
+    sep = " " if layout == "spaces" else "-"
+    if len(number) == 15:  # Amex: 4-6-5
+        return sep.join([number[:4], number[4:10], number[10:]])
+    return sep.join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def _iban(country: str, length: int) -> str:
+    bban = "".join(rng.choice(string.digits) for _ in range(length - 4))
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    check = 98 - int(numeric) % 97
+    return f"{country}{check:02d}{bban}"
+
+
+def _token(alphabet: str, n: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+ALNUM = string.ascii_letters + string.digits
+
+
+def pii_cases() -> list[dict[str, Any]]:
+    """(text, the sensitive substring, must it be redacted?) triples."""
+    cases: list[dict[str, Any]] = []
+    for issuer, (prefix, length) in ISSUERS.items():
+        for layout in ("plain", "spaces", "dashes"):
+            for _ in range(4):
+                number = _layout(_card(prefix, length), layout)
+                cases.append(
+                    {
+                        "kind": "card",
+                        "detail": f"{issuer}/{layout}",
+                        "secret": number,
+                        "text": f"My card is {number}, can you check the refund?",
+                        "redact": True,
+                    }
+                )
+                bad = _layout(_card(prefix, length, valid=False), layout)
+                cases.append(
+                    {
+                        "kind": "card (Luhn-invalid)",
+                        "detail": issuer,
+                        "secret": bad,
+                        "text": f"Order reference {bad} was shipped.",
+                        "redact": False,
+                    }
+                )
+    for country, length in (("DE", 22), ("GB", 22), ("FR", 27), ("NL", 18)):
+        for _ in range(5):
+            iban = _iban(country, length)
+            spaced = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+            for form in (iban, spaced):
+                cases.append(
+                    {
+                        "kind": "iban",
+                        "detail": country,
+                        "secret": form,
+                        "text": f"Please pay to {form} by Friday.",
+                        "redact": True,
+                    }
+                )
+    keys = {
+        "aws access key": lambda: "AKIA" + _token(string.ascii_uppercase + string.digits, 16),
+        "openai-style key": lambda: "sk-" + _token(ALNUM, 40),
+        "openai project key": lambda: "sk-proj-" + _token(ALNUM + "_-", 48),
+        "github token": lambda: "ghp_" + _token(ALNUM, 36),
+        "github fine-grained": lambda: "github_pat_" + _token(ALNUM + "_", 60),
+        "slack token": lambda: "xoxb-" + _token(string.digits, 12) + "-" + _token(ALNUM, 24),
+        "bearer token": lambda: "Bearer " + _token(ALNUM, 24) + "." + _token(ALNUM, 40),
+        "private key": lambda: (
+            "-----BEGIN RSA PRIVATE KEY-----\n"
+            + _token(ALNUM, 64)
+            + "\n"
+            + _token(ALNUM, 64)
+            + "\n-----END RSA PRIVATE KEY-----"
+        ),
+        "password assignment": lambda: "password=" + _token(ALNUM + "!#%", 14),
+    }
+    for kind, make in keys.items():
+        for _ in range(6):
+            key = make()
+            secret = key.split("=", 1)[-1].removeprefix("Bearer ")
+            cases.append(
+                {
+                    "kind": "secret",
+                    "detail": kind,
+                    "secret": secret,
+                    "text": f"Here is my config: {key} — why does it fail?",
+                    "redact": True,
+                }
+            )
+    for _ in range(10):
+        user = _token(string.ascii_lowercase, 7)
+        email = f"{user}.{_token(string.ascii_lowercase, 5)}@example-{_token(string.digits, 2)}.com"
+        cases.append(
+            {
+                "kind": "email",
+                "detail": "",
+                "secret": email,
+                "text": f"Write to {email} about it.",
+                "redact": True,
+            }
+        )
+        phone = f"+44 20 {_token(string.digits, 4)} {_token(string.digits, 4)}"
+        cases.append(
+            {
+                "kind": "phone",
+                "detail": "intl",
+                "secret": phone,
+                "text": f"Call me on {phone} tomorrow.",
+                "redact": True,
+            }
+        )
+        us = f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{_token(string.digits, 4)}"
+        cases.append(
+            {
+                "kind": "phone",
+                "detail": "us",
+                "secret": us,
+                "text": f"My number is {us}.",
+                "redact": True,
+            }
+        )
+        ssn = f"{rng.randint(1, 665):03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
+        cases.append(
+            {
+                "kind": "ssn",
+                "detail": "",
+                "secret": ssn,
+                "text": f"SSN {ssn} on the form.",
+                "redact": True,
+            }
+        )
+    lookalikes = [
+        "interlock 2.14.3 on Python 3.11.9",
+        "port 8080 and 6379",
+        "on 2026-11-23 at 10:15:00",
+        "commit 4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+        "order 1234567",
+        "timestamp 1732356000123",
+        "uuid 123e4567-e89b-12d3-a456-426614174000",
+        "version 1.2.3.4",
+        "12,345 requests/s",
+        "build 20261123.4",
+        "ISBN 978-3-16-148410-0",
+        "latency 1497.5 ms p99 1547.2",
+    ]
+    for text in lookalikes:
+        cases.append(
+            {
+                "kind": "ordinary number",
+                "detail": "",
+                "secret": text,
+                "text": f"Note: {text}.",
+                "redact": False,
+            }
+        )
+    return cases
+
+
+async def redaction(policy: InputPolicy) -> dict[str, Any]:
+    cases = pii_cases()
+    per_kind: dict[str, dict[str, int]] = {}
+    failures = []
+    for case in cases:
+        verdict = await policy.acheck(case["text"])
+        gone = case["secret"] not in verdict.text
+        ok = gone if case["redact"] else not gone
+        tally = per_kind.setdefault(case["kind"], {"cases": 0, "correct": 0})
+        tally["cases"] += 1
+        tally["correct"] += ok
+        if not ok:
+            failures.append({**case, "output": verdict.text})
+    return {
+        "cases": len(cases),
+        "per_kind": {
+            k: {**v, "rate": round(v["correct"] / v["cases"], 3)} for k, v in per_kind.items()
+        },
+        "failures": failures[:20],
+    }
+
+
+async def latency(with_classifier: InputPolicy, patterns_only: InputPolicy) -> dict[str, Any]:
+    texts = json.loads(SETS["test"].read_text())["benign"] * 3
+    out = {}
+    for name, policy in (("patterns_only", patterns_only), ("with_classifier", with_classifier)):
+        samples = []
+        for text in texts:
+            began = time.perf_counter()
+            await policy.acheck(text)
+            samples.append((time.perf_counter() - began) * 1000)
+        out[name] = _percentiles(samples)
+    long_text = " ".join(json.loads(SETS["dev"].read_text())["benign"][:40])  # ~2,500 chars
+    samples = []
+    for _ in range(20):
+        began = time.perf_counter()
+        await with_classifier.acheck(long_text)
+        samples.append((time.perf_counter() - began) * 1000)
+    out["with_classifier_2500_chars"] = _percentiles(samples)
+    return out
+
+
+async def main() -> None:
+    embeddings = MiniLMEmbeddings()
+    classifier = InjectionClassifier(embeddings, InjectionModel.load())
+    policy = InputPolicy(classifier=classifier)
+    patterns_only = InputPolicy()
+    await policy.acheck("warm up")
+    results = {
+        "model": classifier.describe(),
+        "injection": await injection(policy, classifier),
+        "redaction": await redaction(policy),
+        "latency": await latency(policy, patterns_only),
+        "targets": ">= 90% injection detection at <= 2% false positives; "
+        "100% of Luhn-valid cards and known key formats redacted",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    summary = {
+        "injection": {
+            k: {m: v[m] for m in ("patterns_only", "classifier_only", "input_policy")}
+            for k, v in results["injection"].items()
+        },
+        "redaction": {k: v["rate"] for k, v in results["redaction"]["per_kind"].items()},
+        "latency": results["latency"],
+    }
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
