@@ -42,7 +42,10 @@ from interlock.memory.longterm import LanceDBStore
 from interlock.memory.response_cache import CacheControl, ResponseCache
 from interlock.memory.semantic_cache import SemanticCache
 from interlock.models.breaker import BreakerPolicy
+from interlock.models.router import HeuristicClassifier
 from interlock.models.tier import ModelRejected, ModelTier, RetryPolicy
+from interlock.models.trained_router import RouterModel, TrainedRouter
+from interlock.nodes.route import RouteLimits
 from interlock.state import Tier, run_input
 from interlock.tracing import NodeTimer, run_config
 
@@ -235,6 +238,11 @@ class Agent:
                     else None
                 ),
             ),
+            classifier=(
+                TrainedRouter(embeddings, RouterModel.load(settings.router_model))
+                if settings.router == "trained"
+                else HeuristicClassifier()
+            ),
             store=LanceDBStore(settings.lancedb_uri, embeddings, settings.memory_table),
             semantic_cache=(
                 SemanticCache(
@@ -265,6 +273,7 @@ class Agent:
         user_id: str,
         tenant: str,
         cache: CacheControl | None = None,
+        limits: RouteLimits | None = None,
     ) -> _Run:
         """Validate and set up one run; every typed input error is raised here, up front."""
         text = validate_question(question, self.settings.max_question_chars)
@@ -282,6 +291,8 @@ class Agent:
         )
         if cache:
             config["configurable"]["cache"] = dict(cache)
+        if limits:
+            config["configurable"]["route"] = dict(limits)
         return _Run(thread_id, run_input(text, user_id=user_id, tenant=tenant), config, timer)
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
@@ -316,13 +327,15 @@ class Agent:
         user_id: str = "anonymous",
         tenant: str = "default",
         cache: CacheControl | None = None,
+        limits: RouteLimits | None = None,
     ) -> AgentResult:
         """Answer one question; continue ``thread_id`` if given, else start a thread.
 
         ``cache`` controls the response caches for this request only
-        (``{"no_cache": True}``, ``{"ttl_s": 60}``).
+        (``{"no_cache": True}``, ``{"ttl_s": 60}``); ``limits`` bound the
+        route's choice (``{"max_cost": 0.002, "max_latency_ms": 3000}``).
         """
-        run = await self._prepare(question, thread_id, user_id, tenant, cache)
+        run = await self._prepare(question, thread_id, user_id, tenant, cache, limits)
         try:
             state = await self.graph.ainvoke(run.input, config=run.config)
         except REDIS_ERRORS as exc:
@@ -337,6 +350,7 @@ class Agent:
         user_id: str = "anonymous",
         tenant: str = "default",
         cache: CacheControl | None = None,
+        limits: RouteLimits | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Validate now (typed errors raise here), then stream the run as events.
 
@@ -348,7 +362,7 @@ class Agent:
         draft: the check or the fallback may still replace it (``attempt``
         counts drafts), so the ``result`` event's answer is the one to keep.
         """
-        run = await self._prepare(question, thread_id, user_id, tenant, cache)
+        run = await self._prepare(question, thread_id, user_id, tenant, cache, limits)
         return self._events(run)
 
     async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:

@@ -178,6 +178,51 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if verdict.allowed else 1
 
 
+def _requests_from(path: Path) -> list[str]:
+    """A traffic sample: one request per line, a JSON list of strings, or router training data."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not JSON: {exc}") from exc
+        items = data.get("examples") if isinstance(data, dict) else data
+        if isinstance(items, list):
+            return [str(i["text"] if isinstance(i, dict) else i) for i in items]
+        raise ConfigError(f"{path}: expected a list of requests or {{'examples': [...]}}")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _router(settings: Settings, args: argparse.Namespace) -> int:
+    """`interlock router train|calibrate`: the request classifier on the user's own traffic."""
+    from interlock.models import trained_router as tr
+
+    embeddings = MiniLMEmbeddings()
+    if args.router_command == "train":
+        examples = tr.load_examples(args.data)
+        model = tr.train(examples, embeddings)
+        model.save(args.out)
+        cv = model.cross_validated
+        print(
+            f"trained on {len(examples)} requests ({model.examples['large']} large); "
+            f"cross-validated tier accuracy {cv['tier_accuracy']:.1%}, "
+            f"kind accuracy {cv['kind_accuracy']:.1%}"
+        )
+        print(f"saved {args.out}; use it with INTERLOCK_ROUTER_MODEL={args.out}")
+        return 0
+    requests = _requests_from(args.sample)
+    router = tr.TrainedRouter(embeddings, tr.RouterModel.load(settings.router_model))
+    threshold = tr.calibrate(router.scores(requests), args.large_share)
+    print(
+        f"{args.large_share:.0%} of these {len(requests)} requests go to the large tier "
+        f"at threshold {threshold}; set INTERLOCK_ROUTE_THRESHOLD={threshold}"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interlock", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +250,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = guard_sub.add_parser("check", help="run the input guard on one message")
     check.add_argument("text")
+    router = sub.add_parser("router", help="the request classifier that picks the model tier")
+    router_sub = router.add_subparsers(dest="router_command", required=True)
+    rtrain = router_sub.add_parser(
+        "train", help='train on {"examples": [{"text", "kind", "tier"}, ...]}'
+    )
+    rtrain.add_argument("data", type=Path)
+    rtrain.add_argument("--out", type=Path, default=Path("router_model.json"))
+    calibrate = router_sub.add_parser(
+        "calibrate", help="the route threshold that sends a share of this traffic to the large tier"
+    )
+    calibrate.add_argument("sample", type=Path, help="one request per line, or a JSON list")
+    calibrate.add_argument(
+        "--large-share", type=float, required=True, help="e.g. 0.3 for 30%% of requests"
+    )
     return parser
 
 
@@ -217,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ingest(settings, args))
         if args.command == "guard":
             return _guard(settings, args)
+        if args.command == "router":
+            return _router(settings, args)
         with EmbeddedStack(settings) as live:
             if args.command == "serve":
                 return _serve(live)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -132,7 +132,19 @@ class Settings(BaseSettings):
     )
     retrieval_top_k: int = Field(5, gt=0, le=100)
     memory_top_k: int = Field(3, ge=0, le=50)
-    route_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    # The request classifier behind the planner and the route node.
+    router: Literal["trained", "heuristic"] = "trained"
+    router_model: Path | None = Field(
+        None, description="A model from `interlock router train`; default: the shipped one."
+    )
+    route_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Difficulty at or above which a request goes large; default: the "
+        "classifier's own (0.5 trained, 0.6 heuristic); `interlock router calibrate` sets it "
+        "from a target share of large-tier traffic.",
+    )
     check_threshold: float = Field(0.75, ge=0.0, le=1.0)
     max_attempts: int = Field(2, ge=1, le=5)
     history_messages: int = Field(6, ge=0)
@@ -195,11 +207,11 @@ class Settings(BaseSettings):
     def _validate_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(url) for url in value]
 
-    @field_validator("injection_model")
+    @field_validator("injection_model", "router_model")
     @classmethod
-    def _validate_injection_model(cls, value: Path | None) -> Path | None:
+    def _validate_model_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value} (train one with `interlock guard train`)")
+            raise ValueError(f"no such file: {value}")
         return value
 
     @field_validator("redis_url")

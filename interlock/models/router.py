@@ -1,11 +1,12 @@
 """How hard is a request, and what kind is it? A transparent first classifier.
 
-This is a rule-based scorer over surface features (length, parts, reasoning
-and code cues), chosen so the decision can be explained in one line and runs
-in microseconds. The quality-and-safety issue replaces it with a trained
-embedding classifier behind the same ``RequestClassifier`` protocol; both
-the planner and the route node use it, which is why it lives here and not in
-a node.
+``HeuristicClassifier`` is a rule-based scorer over surface features
+(length, parts, reasoning and code cues): explainable in one line, runs in
+microseconds, needs no model. The default is the trained classifier in
+``trained_router.py`` behind the same ``RequestClassifier`` protocol (on the
+held-out set it is right about the tier far more often; see
+benchmarks/router.py). Both the planner and the route node use it, which is
+why it lives here and not in a node.
 """
 
 from __future__ import annotations
@@ -44,11 +45,17 @@ class RequestScore:
 
 
 class RequestClassifier(Protocol):
+    """Scores requests; ``threshold`` is the route cut-off its scores were made for."""
+
+    threshold: float
+
     def classify(self, question: str, parts: int = 1) -> RequestScore: ...
 
 
 class HeuristicClassifier:
     """Weighted surface features; each contribution is named in ``reasons``."""
+
+    threshold = 0.6
 
     def classify(self, question: str, parts: int = 1) -> RequestScore:
         text = question.strip()

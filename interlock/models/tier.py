@@ -111,6 +111,15 @@ def _text_of(messages: Messages) -> str:
     return "\n".join(parts)
 
 
+def _why(exc: BaseException, began: float) -> str:
+    """A failure in words; timeouts (whose message is empty) say how long they waited."""
+    text = str(exc).strip()
+    if isinstance(exc, TimeoutError) or not text:
+        kind = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        return f"{text or kind} after {time.perf_counter() - began:.1f} s"
+    return text
+
+
 class ModelTier:
     """Replicas of one model behind one name, balanced, guarded and failed over."""
 
@@ -194,6 +203,20 @@ class ModelTier:
         """Can any replica take a call now (breaker not open, probe passing)?"""
         now = time.monotonic()
         return any(r.usable(now) for r in self.replicas)
+
+    def estimate_cost(self, tokens_in: int, tokens_out: int) -> float:
+        """What a call of this size would cost on this tier, from its prices per 1K tokens."""
+        return (tokens_in * self.cost_per_1k_input + tokens_out * self.cost_per_1k_output) / 1000
+
+    def expected_latency_s(self) -> float | None:
+        """The best recent whole-call latency of a usable replica (None before any call)."""
+        now = time.monotonic()
+        seen = [
+            r.ewma_latency_s
+            for r in self.replicas
+            if r.ewma_latency_s is not None and r.usable(now)
+        ]
+        return min(seen) if seen else None
 
     # -- calls -------------------------------------------------------------------------
     def _candidates(self, key: str | None, tried: set[str]) -> list[Replica]:
@@ -325,8 +348,10 @@ class ModelTier:
                 failures.append(f"{replica.url}: 429")
             except (wire.ReplicaFailure, TimeoutError) as exc:
                 replica.record_failure(time.perf_counter() - began)
-                failures.append(f"{replica.url}: {exc or 'timeout'}")
-                log.warning("tier %s replica %s failed: %s", self.name, replica.url, exc)
+                failures.append(f"{replica.url}: {_why(exc, began)}")
+                log.warning(
+                    "tier %s replica %s failed: %s", self.name, replica.url, _why(exc, began)
+                )
             except wire.RequestRejected as exc:
                 replica.breaker.success()  # it answered; the request is at fault
                 raise ModelRejected(f"{replica.url} rejected the request: {exc}") from exc
@@ -421,7 +446,7 @@ class ModelTier:
                         f"{replica.url} failed after {len(parts)} streamed tokens: {exc}",
                         "".join(parts),
                     ) from exc
-                failures.append(f"{replica.url}: {exc}")
+                failures.append(f"{replica.url}: {_why(exc, began)}")
             except wire.RequestRejected as exc:
                 replica.breaker.success()
                 raise ModelRejected(f"{replica.url} rejected the request: {exc}") from exc

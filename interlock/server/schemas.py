@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from interlock.memory.response_cache import CacheControl
+from interlock.nodes.route import RouteLimits
 
 
 class InvokeRequest(BaseModel):
@@ -28,6 +29,21 @@ class InvokeRequest(BaseModel):
     cache_ttl_s: int | None = Field(
         None, ge=0, description="Keep this answer cached this long (default: the server's)."
     )
+
+    max_cost: float | None = Field(
+        None, ge=0, description="Route to a tier whose estimated cost stays under this."
+    )
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="Route to a tier whose recent latency stays under this."
+    )
+
+    def limits(self) -> RouteLimits | None:
+        limits = RouteLimits()
+        if self.max_cost is not None:
+            limits["max_cost"] = self.max_cost
+        if self.max_latency_ms is not None:
+            limits["max_latency_ms"] = self.max_latency_ms
+        return limits or None
 
     def cache(self) -> CacheControl | None:
         control = CacheControl()

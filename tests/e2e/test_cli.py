@@ -124,3 +124,28 @@ def test_guard_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert bad_model.returncode == 2
     assert "INTERLOCK_INJECTION_MODEL" in bad_model.stderr and "Traceback" not in bad_model.stderr
+
+
+def test_router_train_and_calibrate(tmp_path: Path) -> None:
+    """Train on labels, then turn a target share of large-tier traffic into the threshold."""
+    examples = [
+        {"text": f"hello number {i}", "kind": "chitchat", "tier": "small"} for i in range(6)
+    ] + [
+        {"text": f"Write a Python class number {i} with tests", "kind": "code", "tier": "large"}
+        for i in range(6)
+    ]
+    data = tmp_path / "labels.json"
+    data.write_text(json.dumps({"examples": examples}))
+    model = tmp_path / "router.json"
+    trained = run_cli("router", "train", str(data), "--out", str(model), env={})
+    assert trained.returncode == 0, trained.stderr
+    assert "trained on 12 requests (6 large)" in trained.stdout
+    sample = tmp_path / "traffic.txt"
+    sample.write_text("hi\nthanks\nWrite a parser in Rust\nhello\nImplement quicksort in C\n")
+    env = {"INTERLOCK_ROUTER_MODEL": str(model)}
+    calibrated = run_cli("router", "calibrate", str(sample), "--large-share", "0.4", env=env)
+    assert calibrated.returncode == 0, calibrated.stderr
+    assert "40% of these 5 requests" in calibrated.stdout
+    assert "INTERLOCK_ROUTE_THRESHOLD=" in calibrated.stdout
+    wrong = run_cli("router", "calibrate", str(sample), "--large-share", "2", env=env)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("interlock: error: the large share")

@@ -73,6 +73,13 @@ def test_bad_input_gets_4xx_with_a_reason(server: ServerProcess) -> None:
         f"{url}/v1/agent/invoke", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 422 and "JSON" in not_json.json()["error"]["reason"]
+    negative_cost = invoke(url, question="hello", max_cost=-1)
+    assert (
+        negative_cost.status_code == 422 and "max_cost" in negative_cost.json()["error"]["reason"]
+    )
+    zero_latency = invoke(url, question="hello", max_latency_ms=0)
+    assert zero_latency.status_code == 422
+    assert "max_latency_ms" in zero_latency.json()["error"]["reason"]
     unknown = invoke(url, question="hello", thread_id="does-not-exist")
     assert unknown.status_code == 404 and "does not exist" in unknown.json()["error"]["reason"]
     assert httpx.get(f"{url}/v1/threads/does-not-exist").status_code == 404

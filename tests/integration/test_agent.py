@@ -293,3 +293,29 @@ async def test_a_knowledge_change_drops_cached_answers_drawn_from_it(
         assert not after.from_cache
     finally:
         await agent.aclose()
+
+
+async def test_the_trained_router_decides_and_the_callers_cost_limit_overrides_it(
+    settings: Settings, embeddings: MiniLMEmbeddings
+) -> None:
+    with SimulatorProcess(replica_id="sim") as sim:
+        priced = {
+            "small_model_urls": [sim.openai_url],
+            "large_model_urls": [sim.openai_url],
+            "small_model_name": "sim-model",
+            "large_model_name": "sim-model",
+            "large_cost_per_1k_input": 1.0,
+            "large_cost_per_1k_output": 2.0,
+            "health_interval_s": 0,
+        }
+        agent = await Agent.from_settings(settings.model_copy(update=priced), embeddings=embeddings)
+        try:
+            hard = "Write a Python function that merges two sorted lists, and explain it."
+            free = await agent.ask(hard, cache={"no_cache": True})
+            capped = await agent.ask(hard, cache={"no_cache": True}, limits={"max_cost": 0.01})
+        finally:
+            await agent.aclose()
+    assert free.route is not None and free.route["tier"] == "large"
+    assert "trained router" in free.route["reason"]
+    assert capped.route is not None and capped.route["tier"] == "small"
+    assert "caller's limits: large would cost" in capped.route["reason"]

@@ -38,6 +38,7 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
                 user_id=body.user_id,
                 tenant=body.tenant,
                 cache=body.cache(),
+                limits=body.limits(),
             ),
             timeout=timeout,
         )
@@ -80,6 +81,7 @@ async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
         user_id=body.user_id,
         tenant=body.tenant,
         cache=body.cache(),
+        limits=body.limits(),
     )
     timeout = agent.settings.request_timeout_s
 
