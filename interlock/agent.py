@@ -33,7 +33,7 @@ from interlock.errors import (
 from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
 from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
-from interlock.guardrails.policy import InputPolicy
+from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.guardrails.streaming import GuardedStream
 from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
@@ -108,6 +108,7 @@ class AgentResult:
     from_cache: bool = False
     model: str | None = None
     plan: dict[str, Any] | None = field(default=None)
+    fallbacks: list[str] = field(default_factory=list)  # fallback paths taken, in order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,8 +227,11 @@ class Agent:
             knowledge=KnowledgeBase(settings.lancedb_uri, embeddings, settings.knowledge_table),
             cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
             checker=GroundednessChecker(embeddings),
+            output_policy=OutputPolicy(actions=settings.guard_actions),
             input_policy=InputPolicy(
                 max_chars=settings.max_question_chars,
+                actions=settings.guard_actions,
+                banned_topics=settings.banned_topics,
                 classifier=(
                     InjectionClassifier(
                         embeddings,
@@ -317,6 +321,7 @@ class Agent:
             from_cache=answer["from_cache"],
             model=answer.get("model"),
             plan=state.get("plan"),
+            fallbacks=list(state.get("fallbacks") or []),
         )
 
     async def ask(

@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from interlock.guardrails.actions import resolve_actions
 from interlock.models.balancer import StrategyName
 
 ENV_PREFIX = "INTERLOCK_"
@@ -118,6 +119,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256_000, gt=0)
     # Documents posted to /v1/knowledge/documents (PDFs, base64) need more room.
     max_ingest_body_bytes: int = Field(20_000_000, gt=0)
+    # What each guard does when it fires (guardrails/actions.py), e.g.
+    # INTERLOCK_GUARD_ACTIONS='{"pii": "warn", "toxicity": "off"}'.
+    guard_actions: dict[str, str] = Field(default_factory=dict)
+    # Topics refused on input, each with the words that mark it, e.g.
+    # INTERLOCK_BANNED_TOPICS='{"medical advice": ["diagnose", "dosage"]}'.
+    banned_topics: dict[str, list[str]] = Field(default_factory=dict)
     # Prompt-injection classifier next to the patterns (guardrails/injection_classifier.py).
     injection_classifier: bool = True
     injection_threshold: float | None = Field(
@@ -206,6 +213,12 @@ class Settings(BaseSettings):
     @classmethod
     def _validate_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(url) for url in value]
+
+    @field_validator("guard_actions")
+    @classmethod
+    def _validate_guard_actions(cls, value: dict[str, str]) -> dict[str, str]:
+        resolve_actions(value)  # raises ValueError naming the bad guard or action
+        return value
 
     @field_validator("injection_model", "router_model")
     @classmethod

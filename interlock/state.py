@@ -125,6 +125,12 @@ def append_reports(
     return [*(left or []), *right]
 
 
+def append_notes(left: list[str] | None, right: list[str] | None) -> list[str]:
+    if right is None:
+        return []
+    return [*(left or []), *right]
+
+
 def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     if right is None:
         return empty_usage()
@@ -157,6 +163,8 @@ class AgentState(TypedDict, total=False):
     check: CheckResult | None
     guards: Annotated[list[GuardReport], append_reports]
     attempts: int
+    strict: bool  # generate with the stricter grounded prompt (a fallback path)
+    fallbacks: Annotated[list[str], append_notes]  # each fallback path taken, in order
     error: ErrorInfo | None
     usage: Annotated[Usage, add_usage]
 
@@ -180,5 +188,7 @@ def run_input(
         "guards": None,
         "usage": None,
         "attempts": 0,
+        "strict": False,
+        "fallbacks": None,
         "error": None,
     }

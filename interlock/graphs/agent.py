@@ -119,7 +119,10 @@ def agent_graph(components: AgentComponents) -> StateGraph:
         "check",
         Check(components.checker, threshold=s.check_threshold, window=components.window),
     )
-    graph.add_node("fallback", Fallback(tiers, max_attempts=s.max_attempts))
+    graph.add_node(
+        "fallback",
+        Fallback(tiers, max_attempts=s.max_attempts, semantic=components.semantic_cache),
+    )
     graph.add_node("guard_out", OutputGuard(components.output_policy))
     graph.add_node(
         "remember",

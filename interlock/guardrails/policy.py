@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails import AsyncGuard, Guard, OnFailAction
 from guardrails.validator_base import Validator
 
+from interlock.guardrails.actions import Action, resolve_actions
 from interlock.guardrails.injection_classifier import InjectionClassifier
 from interlock.guardrails.validators import (
+    BannedTopics,
     InjectionClassifierCheck,
     MaxLength,
     PIIRedactor,
@@ -60,17 +62,26 @@ class _StageResult:
 
 
 class _Policy:
-    """Refusing validators plus a chain of redacting ones, on a sync and an async guard."""
+    """Refusing and warning validators plus a chain of redacting ones, on a sync and an async guard.
 
-    def __init__(self, refusers: Sequence[Validator], redactors: Sequence[Validator]) -> None:
+    A warning validator runs like a refusing one but only adds its reason to
+    the verdict (``INTERLOCK_GUARD_ACTIONS``: ``warn``).
+    """
+
+    def __init__(
+        self,
+        refusers: Sequence[Validator],
+        redactors: Sequence[Validator],
+        warners: Sequence[Validator] = (),
+    ) -> None:
         # Validators read the metrics setting when they are built, and every
         # Guard() reloads it from the rc file: switch it off around both.
         disable_guardrails_telemetry()
         self._refusers = {type(v).__name__ for v in refusers}
+        self._warners = {type(v).__name__ for v in warners}
+        checks = [*refusers, *warners]
         stages: list[list[Validator]] = (
-            [[*refusers, redactors[0]], *([r] for r in redactors[1:])]
-            if redactors
-            else [list(refusers)]
+            [[*checks, redactors[0]], *([r] for r in redactors[1:])] if redactors else [checks]
         )
         self._guards = [self._configured(Guard(), stage) for stage in stages]
         self._async_guards = [self._configured(AsyncGuard(), stage) for stage in stages]
@@ -136,13 +147,20 @@ class _Policy:
         triggered: list[str] = []
         refusals: list[str] = []
         notes: list[str] = []
+        warnings_: list[str] = []
         for stage in stages:
             for name, reason in stage.failures:
                 if name not in triggered:
                     triggered.append(name)
-                (refusals if name in self._refusers else notes).append(reason)
+                if name in self._refusers:
+                    refusals.append(reason)
+                elif name in self._warners:
+                    warnings_.append(f"warning: {reason}")
+                else:
+                    notes.append(reason)
         text = stages[-1].text
         redacted = bool(notes)
+        notes += warnings_
         if not all(stage.usable for stage in stages):
             # Fail closed: never pass on text whose redaction did not complete.
             refusals.append("the message could not be checked safely")
@@ -151,22 +169,43 @@ class _Policy:
         return GuardVerdict(True, text, notes, redacted, triggered)
 
 
-def _redactors(redact_pii: bool) -> list[Validator]:
-    redactors: list[Validator] = [SecretLeak(on_fail=OnFailAction.FIX)]
-    if redact_pii:
-        redactors.append(PIIRedactor(on_fail=OnFailAction.FIX))
-    return redactors
+def _arrange(
+    validators: Mapping[str, list[Validator]], actions: Mapping[str, Action]
+) -> tuple[list[Validator], list[Validator], list[Validator]]:
+    """(refusers, redactors, warners) from each named validator's action.
+
+    Redactors stay in a fixed order (secrets, then PII) so the chain is
+    deterministic; "off" leaves a validator out entirely.
+    """
+    refusers: list[Validator] = []
+    redactors: list[Validator] = []
+    warners: list[Validator] = []
+    for name, built in validators.items():
+        action = actions[name]
+        if action == "refuse":
+            refusers.extend(built)
+        elif action == "redact":
+            redactors.extend(built)
+        elif action == "warn":
+            warners.extend(built)
+    return refusers, redactors, warners
+
+
+def _on_fail(name: str, actions: Mapping[str, Action]) -> OnFailAction:
+    return OnFailAction.FIX if actions[name] == "redact" else OnFailAction.NOOP
 
 
 class InputPolicy(_Policy):
-    """Before any model sees a message: refuse injection, abuse and oversize; redact the rest.
+    """Before any model sees a message: refuse injection, abuse, banned topics and oversize;
+    redact the rest.
 
     Injection is caught two ways: the patterns (precise, name what they saw)
     and, when a ``classifier`` is given, the learned check that catches
     reworded, translated and pasted-in attacks; either refuses. Secrets are
-    always redacted (they are never needed to answer); PII only when
-    ``redact_pii`` is set, for deployments that must keep it (e.g. a support
-    desk looking up the caller's own account).
+    redacted (they are never needed to answer); PII too, unless
+    ``redact_pii`` is off, for deployments that must keep it (e.g. a support
+    desk looking up the caller's own account). ``actions`` changes what any
+    of them does (see ``guardrails/actions.py``).
     """
 
     def __init__(
@@ -174,19 +213,31 @@ class InputPolicy(_Policy):
         max_chars: int = 8000,
         redact_pii: bool = True,
         classifier: InjectionClassifier | None = None,
+        *,
+        actions: Mapping[str, str] | None = None,
+        banned_topics: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         disable_guardrails_telemetry()
         self.max_chars = max_chars
-        self.redact_pii = redact_pii
         self.classifier = classifier
-        refusers: list[Validator] = [
-            PromptInjection(on_fail=OnFailAction.NOOP),
-            Toxicity(on_fail=OnFailAction.NOOP),
-            MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP),
-        ]
+        overrides = {**({} if redact_pii else {"pii": "off"}), **(actions or {})}
+        self.actions = resolve_actions(overrides)
+        self.redact_pii = self.actions["pii"] == "redact"
+        act = self.actions
+        injection: list[Validator] = [PromptInjection(on_fail=OnFailAction.NOOP)]
         if classifier is not None:
-            refusers.insert(1, InjectionClassifierCheck(classifier, on_fail=OnFailAction.NOOP))
-        super().__init__(refusers, _redactors(redact_pii))
+            injection.append(InjectionClassifierCheck(classifier, on_fail=OnFailAction.NOOP))
+        named: dict[str, list[Validator]] = {
+            "injection": injection,
+            "toxicity": [Toxicity(on_fail=OnFailAction.NOOP)],
+            "length": [MaxLength(max_chars=max_chars, on_fail=OnFailAction.NOOP)],
+            "topics": (
+                [BannedTopics(banned_topics, on_fail=OnFailAction.NOOP)] if banned_topics else []
+            ),
+            "secrets": [SecretLeak(on_fail=_on_fail("secrets", act))],
+            "pii": [PIIRedactor(on_fail=_on_fail("pii", act))],
+        }
+        super().__init__(*_arrange(named, act))
 
     async def _ametadata(self, text: str) -> dict[str, Any]:
         if self.classifier is None or len(text) > self.max_chars:
@@ -199,10 +250,20 @@ class OutputPolicy(_Policy):
     """The last word on what the user sees: redact PII and secrets the model produced, refuse abuse.
 
     No injection check: the model's own answer quoting an attack (e.g. when
-    explaining one) is not itself an attack.
+    explaining one) is not itself an attack. ``actions`` as for the input.
     """
 
-    def __init__(self, redact_pii: bool = True) -> None:
+    def __init__(
+        self, redact_pii: bool = True, *, actions: Mapping[str, str] | None = None
+    ) -> None:
         disable_guardrails_telemetry()
-        self.redact_pii = redact_pii
-        super().__init__([Toxicity(on_fail=OnFailAction.NOOP)], _redactors(redact_pii))
+        overrides = {**({} if redact_pii else {"pii": "off"}), **(actions or {})}
+        self.actions = resolve_actions(overrides)
+        self.redact_pii = self.actions["pii"] == "redact"
+        act = self.actions
+        named: dict[str, list[Validator]] = {
+            "toxicity": [Toxicity(on_fail=OnFailAction.NOOP)],
+            "secrets": [SecretLeak(on_fail=_on_fail("secrets", act))],
+            "pii": [PIIRedactor(on_fail=_on_fail("pii", act))],
+        }
+        super().__init__(*_arrange(named, act))

@@ -15,7 +15,7 @@ SSA rules for SSNs).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from guardrails.classes.validation.validation_result import (
@@ -171,6 +171,35 @@ class InjectionClassifierCheck(Validator):
                 error_message="the message looks like a prompt-injection attempt "
                 f"(classifier score {score:.2f})"
             )
+        return PassResult()
+
+
+@register_validator(name="interlock/banned_topics", data_type="string")
+class BannedTopics(Validator):
+    """Topics a deployment does not discuss, each named by the words that mark it.
+
+    Word lists, not a classifier: an operator must be able to predict exactly
+    what is refused, and to read why in the refusal.
+    """
+
+    def __init__(self, topics: Mapping[str, Sequence[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.patterns = {
+            name: re.compile(
+                r"\b(?:" + "|".join(re.escape(w.strip()) for w in words if w.strip()) + r")\b",
+                re.IGNORECASE,
+            )
+            for name, words in topics.items()
+            if any(w.strip() for w in words)
+        }
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        for name, pattern in self.patterns.items():
+            if match := pattern.search(str(value)):
+                return FailResult(
+                    error_message=f"the message is about {name}, which this service does not "
+                    f"discuss ({match.group(0)!r})"
+                )
         return PassResult()
 
 

@@ -105,12 +105,18 @@ class SemanticCache:
             hits.append(SemanticHit(answer, row["question"], 1.0 - float(row["_distance"])))
         return hits
 
-    async def get(self, question: str, *, tenant: str) -> SemanticHit | None:
-        """The nearest entry at or above the threshold that passes the guard, or None."""
+    async def get(
+        self, question: str, *, tenant: str, threshold: float | None = None
+    ) -> SemanticHit | None:
+        """The nearest entry at or above the threshold that passes the guard, or None.
+
+        ``threshold`` overrides the cache's own for one lookup (the fallback
+        node looks further, as a last resort before an honest "I do not know").
+        """
         if self.ttl_s <= 0:
             return None
         for hit in await self.nearest(question, tenant=tenant):
-            if hit.similarity < self.threshold:
+            if hit.similarity < (self.threshold if threshold is None else threshold):
                 return None
             if self.guard.check(question, hit.question).ok:
                 return hit

@@ -23,6 +23,12 @@ SYSTEM_PROMPT = (
     "using only the sources below. Cite the source number in brackets, like [1]. "
     "If the sources do not contain the answer, say that you do not know."
 )
+# The fallback's second try: narrower, so a small model copies rather than invents.
+STRICT_PROMPT = (
+    "Answer with one or two sentences taken from the sources below, word for word or "
+    "nearly so, each followed by its source number in brackets, like [1]. Add nothing that "
+    "the sources do not say. If they do not answer the question, say that you do not know."
+)
 CHAT_PROMPT = "You are a helpful assistant. Answer in one short sentence."
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -74,6 +80,7 @@ def build_messages(
     history: Sequence[BaseMessage] = (),
     memories: Sequence[str] = (),
     earlier: str | None = None,
+    strict: bool = False,
 ) -> list[BaseMessage]:
     """System prompt with numbered sources and user facts, recent turns, then the question.
 
@@ -83,7 +90,7 @@ def build_messages(
     """
     if sources:
         numbered = "\n\n".join(f"[{i}] {d['title']}: {d['text']}" for i, d in enumerate(sources, 1))
-        system = f"{SYSTEM_PROMPT}\n\nSources:\n{numbered}"
+        system = f"{STRICT_PROMPT if strict else SYSTEM_PROMPT}\n\nSources:\n{numbered}"
     else:
         system = CHAT_PROMPT
     if memories:

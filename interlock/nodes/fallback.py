@@ -1,16 +1,26 @@
 """fallback: what to do when generation failed or the answer is not supported.
 
-Each path is bounded by ``max_attempts`` (generate counts them), so the
-generate → check → fallback cycle always ends:
+The paths, cheapest first; each is recorded in ``state["fallbacks"]``:
 
-1. another tier can still be tried (it is configured with different
-   replicas than the one that failed): route there and generate again;
-2. the model is unreachable and nothing is left to try: end the run with
-   the error, which the API answers as 503 (no reply is stored) — unless an
-   earlier attempt of this run did answer (it was checked and found
-   unsupported, and only the escalation failed): then path 3;
-3. the answer is unsupported and nothing is left to try: answer honestly
-   that the sources do not say, quoting the closest passage with its source.
+1. **trim** (unsupported answer): when at least half of the answer's
+   sentences are supported, drop the others and answer with the rest — no
+   new model call;
+2. **escalate**: another tier can still be tried (configured with different
+   replicas than the one that answered or failed, and up): route there and
+   generate again;
+3. **regenerate strictly** (unsupported answer, no other tier): generate once
+   more on the same tier with the stricter grounded prompt;
+4. **cached**: a verified answer (only checked answers are cached) to a
+   close enough question, from the semantic cache at a looser threshold,
+   still behind its negation/antonym guard;
+5. **honest**: answer that the sources do not say, quoting the closest
+   passage with its source;
+6. **give up** (model unreachable, nothing answered in this run): end with
+   the error, which the API answers as 503 (no reply is stored).
+
+Paths 2 and 3 generate again, so they are bounded by ``max_attempts``
+(generate counts attempts in the state) and the strict retry happens once
+per run: the generate → check → fallback cycle always ends.
 """
 
 from __future__ import annotations
@@ -18,16 +28,28 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from interlock.memory.semantic_cache import SemanticCache
 from interlock.models.tier import ModelTier
-from interlock.state import AgentState, Answer, Citation, RouteDecision, Tier
+from interlock.state import AgentState, Answer, CheckResult, Citation, RouteDecision, Tier
 
 _OTHER: dict[Tier, Tier] = {"small": "large", "large": "small"}
 
 
 class Fallback:
-    def __init__(self, tiers: dict[Tier, ModelTier], *, max_attempts: int = 2) -> None:
+    def __init__(
+        self,
+        tiers: dict[Tier, ModelTier],
+        *,
+        max_attempts: int = 2,
+        semantic: SemanticCache | None = None,
+        cache_threshold: float = 0.75,
+        keep_share: float = 0.5,
+    ) -> None:
         self.tiers = tiers
         self.max_attempts = max_attempts
+        self.semantic = semantic
+        self.cache_threshold = cache_threshold
+        self.keep_share = keep_share
 
     def _alternative(self, current: Tier, failed: bool) -> Tier | None:
         """Escalate small→large on a weak answer; on a failure either direction helps."""
@@ -40,14 +62,56 @@ class Fallback:
             return None  # its breakers are open or its probes failing
         return other
 
-    def __call__(self, state: AgentState) -> dict[str, Any]:
+    def _trim(self, state: AgentState) -> dict[str, Any] | None:
+        """The answer without its unsupported sentences, if the rest stands."""
+        check, answer = state.get("check"), state.get("answer")
+        if check is None or answer is None or not check["sentences"]:
+            return None
+        kept = [s for s in check["sentences"] if s["supported"]]
+        dropped = len(check["sentences"]) - len(kept)
+        if not kept or len(kept) / len(check["sentences"]) < self.keep_share:
+            return None
+        sources = {s["best_document"] for s in kept}
+        trimmed = Answer(
+            text=" ".join(s["sentence"] for s in kept),
+            citations=[c for c in answer["citations"] if c["id"] in sources],
+            from_cache=False,
+        )
+        if "model" in answer:
+            trimmed["model"] = answer["model"]
+        return {
+            "answer": trimmed,
+            "check": CheckResult(
+                score=1.0,
+                verdict="supported",
+                sentences=kept,
+                unsupported=[],
+                invalid_citations=[],
+                unknown_numbers=[],
+            ),
+            "fallbacks": [
+                f"trim: dropped {dropped} unsupported of {dropped + len(kept)} sentences"
+            ],
+        }
+
+    async def _cached(self, state: AgentState) -> Answer | None:
+        if self.semantic is None or len(state.get("messages", [])) > 1:
+            return None  # the semantic cache holds context-free answers only
+        hit = await self.semantic.get(
+            state["question"], tenant=state.get("tenant", "default"), threshold=self.cache_threshold
+        )
+        return hit.answer if hit else None
+
+    async def __call__(self, state: AgentState) -> dict[str, Any]:
         error = state.get("error")
         route = state.get("route")
         current: Tier = route["tier"] if route else "small"
+        why = "the model failed" if error else "the answer was not supported"
+        if error is None and (trimmed := self._trim(state)) is not None:
+            return trimmed
         if state.get("attempts", 0) < self.max_attempts:
             target = self._alternative(current, failed=error is not None)
             if target is not None:
-                why = "the model failed" if error else "the answer was not supported"
                 return {
                     "route": RouteDecision(
                         tier=target,
@@ -56,10 +120,27 @@ class Fallback:
                     ),
                     "answer": None,
                     "error": None,
+                    "fallbacks": [f"escalate: {why} on {current}, trying {target}"],
                 }
+            if error is None and not state.get("strict"):
+                return {
+                    "strict": True,
+                    "answer": None,
+                    "fallbacks": [f"regenerate: {why}, again on {current} with the strict prompt"],
+                }
+        if (cached := await self._cached(state)) is not None:
+            return {
+                "answer": cached,
+                "error": None,
+                "fallbacks": [f"cached: {why}; serving a verified answer to a close question"],
+            }
         if error is not None and state.get("check") is None:
-            return {}
-        return {"answer": honest_answer(state), "error": None}
+            return {"fallbacks": [f"give up: {why} and nothing else can answer"]}
+        return {
+            "answer": honest_answer(state),
+            "error": None,
+            "fallbacks": [f"honest: {why} and nothing else is left to try"],
+        }
 
 
 def honest_answer(state: AgentState) -> Answer:

@@ -48,6 +48,7 @@ class Generate:
             history=past.messages,
             memories=state.get("memories") or [],
             earlier=past.summary,
+            strict=bool(state.get("strict")),
         )
         attempts = state.get("attempts", 0) + 1
         thread = (config.get("configurable") or {}).get("thread_id")
@@ -61,6 +62,7 @@ class Generate:
                 "interlock_degraded": degraded,
                 "interlock_route_reason": route["reason"] if route else "",
                 "interlock_attempt": attempts,
+                "interlock_strict_prompt": bool(state.get("strict")),
             },
         )
         try:

@@ -68,6 +68,9 @@ class InvokeResponse(BaseModel):
     from_cache: bool
     model: str | None
     plan: dict[str, Any] | None
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Fallback paths taken (trim, escalate, ...)."
+    )
 
 
 class Message(BaseModel):

@@ -38,3 +38,14 @@ def test_bad_redis_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERLOCK_REDIS_URL", "http://127.0.0.1:6379")
     with pytest.raises(ConfigError, match="INTERLOCK_REDIS_URL"):
         Settings.load()
+
+
+def test_guard_actions_and_topics_come_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLOCK_GUARD_ACTIONS", '{"pii": "warn"}')
+    monkeypatch.setenv("INTERLOCK_BANNED_TOPICS", '{"legal advice": ["lawsuit", "sue"]}')
+    settings = Settings.load()
+    assert settings.guard_actions == {"pii": "warn"}
+    assert settings.banned_topics == {"legal advice": ["lawsuit", "sue"]}
+    monkeypatch.setenv("INTERLOCK_GUARD_ACTIONS", '{"toxicity": "redact"}')
+    with pytest.raises(ConfigError, match="INTERLOCK_GUARD_ACTIONS: .*cannot 'redact'"):
+        Settings.load()
