@@ -47,5 +47,5 @@ def test_guard_actions_and_topics_come_from_json_env(monkeypatch: pytest.MonkeyP
     assert settings.guard_actions == {"pii": "warn"}
     assert settings.banned_topics == {"legal advice": ["lawsuit", "sue"]}
     monkeypatch.setenv("INTERLOCK_GUARD_ACTIONS", '{"toxicity": "redact"}')
-    with pytest.raises(ConfigError, match="INTERLOCK_GUARD_ACTIONS: .*cannot 'redact'"):
+    with pytest.raises(ConfigError, match=r"INTERLOCK_GUARD_ACTIONS: .*cannot 'redact'"):
         Settings.load()
