@@ -11,6 +11,8 @@ Injection sets (hand-written, never trained on):
                                                    0 false positives; its misses then showed
                                                    non-English overrides as a category, and the
                                                    patterns for them came after: 83.3% / 0.
+  benchmarks/data/guardrails_injection_test2.json 60 / 60, written after that, measured once on
+                                                   the frozen model: nothing was changed after.
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it). PII and secrets
 are generated, seeded: Luhn-valid card numbers of every major issuer in three
@@ -42,6 +44,7 @@ HERE = Path(__file__).parent
 SETS = {
     "dev": HERE / "data" / "guardrails_injection.json",
     "test": HERE / "data" / "guardrails_injection_test.json",
+    "test2": HERE / "data" / "guardrails_injection_test2.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)

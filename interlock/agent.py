@@ -43,6 +43,7 @@ from interlock.memory.response_cache import CacheControl, ResponseCache
 from interlock.memory.semantic_cache import SemanticCache
 from interlock.models.breaker import BreakerPolicy
 from interlock.models.router import HeuristicClassifier
+from interlock.models.structured import validate_schema
 from interlock.models.tier import ModelRejected, ModelTier, RetryPolicy
 from interlock.models.trained_router import RouterModel, TrainedRouter
 from interlock.nodes.route import RouteLimits
@@ -278,6 +279,7 @@ class Agent:
         tenant: str,
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
+        response_schema: object = None,
     ) -> _Run:
         """Validate and set up one run; every typed input error is raised here, up front."""
         text = validate_question(question, self.settings.max_question_chars)
@@ -297,6 +299,10 @@ class Agent:
             config["configurable"]["cache"] = dict(cache)
         if limits:
             config["configurable"]["route"] = dict(limits)
+        if response_schema is not None:
+            config["configurable"]["response_schema"] = validate_schema(response_schema)
+            # Cached answers are prose for the question alone, not this schema's JSON.
+            config["configurable"]["cache"] = {**(cache or {}), "no_cache": True}
         return _Run(thread_id, run_input(text, user_id=user_id, tenant=tenant), config, timer)
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
@@ -333,14 +339,19 @@ class Agent:
         tenant: str = "default",
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
+        response_schema: dict[str, Any] | None = None,
     ) -> AgentResult:
         """Answer one question; continue ``thread_id`` if given, else start a thread.
 
         ``cache`` controls the response caches for this request only
         (``{"no_cache": True}``, ``{"ttl_s": 60}``); ``limits`` bound the
-        route's choice (``{"max_cost": 0.002, "max_latency_ms": 3000}``).
+        route's choice (``{"max_cost": 0.002, "max_latency_ms": 3000}``);
+        ``response_schema`` (a JSON Schema) asks for a structured answer: the
+        model's decoding is constrained to it and the output guard checks it.
         """
-        run = await self._prepare(question, thread_id, user_id, tenant, cache, limits)
+        run = await self._prepare(
+            question, thread_id, user_id, tenant, cache, limits, response_schema
+        )
         try:
             state = await self.graph.ainvoke(run.input, config=run.config)
         except REDIS_ERRORS as exc:
@@ -356,6 +367,7 @@ class Agent:
         tenant: str = "default",
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
+        response_schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Validate now (typed errors raise here), then stream the run as events.
 
@@ -367,7 +379,9 @@ class Agent:
         draft: the check or the fallback may still replace it (``attempt``
         counts drafts), so the ``result`` event's answer is the one to keep.
         """
-        run = await self._prepare(question, thread_id, user_id, tenant, cache, limits)
+        run = await self._prepare(
+            question, thread_id, user_id, tenant, cache, limits, response_schema
+        )
         return self._events(run)
 
     async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:

@@ -18,6 +18,7 @@ DEFAULT_ACTIONS: dict[str, Action] = {
     "toxicity": "refuse",
     "length": "refuse",
     "topics": "refuse",
+    "json_schema": "refuse",
     "secrets": "redact",
     "pii": "redact",
 }

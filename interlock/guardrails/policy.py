@@ -29,6 +29,7 @@ from interlock.guardrails.injection_classifier import InjectionClassifier
 from interlock.guardrails.validators import (
     BannedTopics,
     InjectionClassifierCheck,
+    JsonSchemaOutput,
     MaxLength,
     PIIRedactor,
     PromptInjection,
@@ -97,8 +98,9 @@ class _Policy:
         """What validators need that must be computed off the event loop (see InputPolicy)."""
         return {}
 
-    async def acheck(self, text: str) -> GuardVerdict:
-        metadata = await self._ametadata(text)
+    async def acheck(self, text: str, context: Mapping[str, Any] | None = None) -> GuardVerdict:
+        """Run every stage; ``context`` reaches the validators as metadata (e.g. a schema)."""
+        metadata = {**(context or {}), **await self._ametadata(text)}
         stages = []
         current = text
         for guard in self._async_guards:
@@ -250,7 +252,9 @@ class OutputPolicy(_Policy):
     """The last word on what the user sees: redact PII and secrets the model produced, refuse abuse.
 
     No injection check: the model's own answer quoting an attack (e.g. when
-    explaining one) is not itself an attack. ``actions`` as for the input.
+    explaining one) is not itself an attack. A structured answer must match
+    the caller's schema (``acheck(text, {"json_schema": schema})``).
+    ``actions`` as for the input.
     """
 
     def __init__(
@@ -263,6 +267,7 @@ class OutputPolicy(_Policy):
         act = self.actions
         named: dict[str, list[Validator]] = {
             "toxicity": [Toxicity(on_fail=OnFailAction.NOOP)],
+            "json_schema": [JsonSchemaOutput(on_fail=OnFailAction.NOOP)],
             "secrets": [SecretLeak(on_fail=_on_fail("secrets", act))],
             "pii": [PIIRedactor(on_fail=_on_fail("pii", act))],
         }

@@ -29,6 +29,7 @@ from guardrails.validator_base import Validator, register_validator
 
 from interlock.guardrails.injection_classifier import InjectionClassifier
 from interlock.guardrails.obfuscation import reveal
+from interlock.models.structured import schema_errors
 
 SECRET_PLACEHOLDER = "[REDACTED_SECRET]"
 
@@ -200,6 +201,29 @@ class BannedTopics(Validator):
                     error_message=f"the message is about {name}, which this service does not "
                     f"discuss ({match.group(0)!r})"
                 )
+        return PassResult()
+
+
+@register_validator(name="interlock/json_schema", data_type="string")
+class JsonSchemaOutput(Validator):
+    """A structured answer must parse and match the caller's schema.
+
+    Guided decoding enforces the schema token by token, but a model can still
+    stop at its token limit mid-object; this is the check that the caller
+    gets what it asked for or a refusal that says why. The schema is the
+    request's, handed in as ``metadata["json_schema"]``; without one, passes.
+    """
+
+    def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
+        schema = metadata.get("json_schema")
+        if not schema:
+            return PassResult()
+        errors = schema_errors(str(value), schema)
+        if errors:
+            return FailResult(
+                error_message="the answer does not match the requested schema: "
+                + "; ".join(errors[:3])
+            )
         return PassResult()
 
 

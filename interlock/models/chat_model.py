@@ -32,6 +32,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict
 
+from interlock.models import structured
 from interlock.models.tier import Generation, ModelTier
 
 _CALL_OPTIONS = ("affinity_key", "response_format", "max_tokens", "temperature")
@@ -195,11 +196,7 @@ class PoolChatModel(BaseChatModel):
         else:
             json_schema = dict(schema)
             name = str(json_schema.get("title", "output"))
-        response_format = {
-            "type": "json_schema",
-            "json_schema": {"name": name, "schema": json_schema, "strict": True},
-        }
-        bound = self.bind(response_format=response_format)
+        bound = self.bind(response_format=structured.response_format(json_schema, name))
 
         def parse(message: BaseMessage) -> Any:
             text = str(message.content)

@@ -8,9 +8,11 @@ model was shown.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
@@ -81,6 +83,7 @@ def build_messages(
     memories: Sequence[str] = (),
     earlier: str | None = None,
     strict: bool = False,
+    schema: Mapping[str, Any] | None = None,
 ) -> list[BaseMessage]:
     """System prompt with numbered sources and user facts, recent turns, then the question.
 
@@ -97,6 +100,9 @@ def build_messages(
         system += "\n\nWhat the user told you earlier:\n" + "\n".join(f"- {m}" for m in memories)
     if earlier:
         system += "\n\nEarlier in this conversation:\n" + earlier
+    if schema:
+        # Guided decoding enforces the shape; saying it helps the model fill it sensibly.
+        system += "\n\nReply only with JSON matching this schema:\n" + json.dumps(schema)
     turns: list[BaseMessage] = [
         m for m in history if isinstance(m, HumanMessage | AIMessage) and str(m.content).strip()
     ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.models.prompt import SourceWindow
+from interlock.models.structured import claims, response_schema
 from interlock.state import AgentState
 
 
@@ -21,15 +24,17 @@ class Check:
         self.threshold = threshold
         self.window = window or SourceWindow()
 
-    async def __call__(self, state: AgentState) -> dict[str, Any]:
+    async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         answer = state.get("answer")
         if answer is None:
             # Generation failed; the fallback decides. An earlier attempt's check
             # stays: it tells the fallback this run did get an answer before.
             return {}
         documents = state.get("documents") or []
+        # A structured answer's claims are its string values.
+        text = claims(answer["text"]) if response_schema(config) else answer["text"]
         result = await self.checker.check(
-            answer["text"],
+            text,
             documents,
             shown=self.window.select(documents),
             question=state["question"],

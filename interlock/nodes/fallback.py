@@ -2,7 +2,7 @@
 
 The paths, cheapest first; each is recorded in ``state["fallbacks"]``:
 
-1. **trim** (unsupported answer): when at least half of the answer's
+1. **trim** (unsupported prose answer): when at least half of the answer's
    sentences are supported, drop the others and answer with the rest — no
    new model call;
 2. **escalate**: another tier can still be tried (configured with different
@@ -14,7 +14,8 @@ The paths, cheapest first; each is recorded in ``state["fallbacks"]``:
    close enough question, from the semantic cache at a looser threshold,
    still behind its negation/antonym guard;
 5. **honest**: answer that the sources do not say, quoting the closest
-   passage with its source;
+   passage with its source (in prose, also when JSON was asked for: the
+   output guard lets it through and ``fallbacks`` says why);
 6. **give up** (model unreachable, nothing answered in this run): end with
    the error, which the API answers as 503 (no reply is stored).
 
@@ -28,7 +29,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 from interlock.memory.semantic_cache import SemanticCache
+from interlock.models.structured import response_schema
 from interlock.models.tier import ModelTier
 from interlock.state import AgentState, Answer, CheckResult, Citation, RouteDecision, Tier
 
@@ -102,12 +106,13 @@ class Fallback:
         )
         return hit.answer if hit else None
 
-    async def __call__(self, state: AgentState) -> dict[str, Any]:
+    async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         error = state.get("error")
         route = state.get("route")
         current: Tier = route["tier"] if route else "small"
         why = "the model failed" if error else "the answer was not supported"
-        if error is None and (trimmed := self._trim(state)) is not None:
+        structured = response_schema(config) is not None  # trimming would break its JSON
+        if error is None and not structured and (trimmed := self._trim(state)) is not None:
             return trimmed
         if state.get("attempts", 0) < self.max_attempts:
             target = self._alternative(current, failed=error is not None)

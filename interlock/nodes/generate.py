@@ -18,6 +18,7 @@ from interlock.errors import ModelUnavailable
 from interlock.memory.window import ConversationWindow
 from interlock.models.chat_model import PoolChatModel, generation_of
 from interlock.models.prompt import SourceWindow, build_messages, cited_documents
+from interlock.models.structured import response_format, response_schema
 from interlock.models.tier import ModelRejected, ModelTier
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, Tier
 
@@ -49,6 +50,7 @@ class Generate:
             memories=state.get("memories") or [],
             earlier=past.summary,
             strict=bool(state.get("strict")),
+            schema=response_schema(config),
         )
         attempts = state.get("attempts", 0) + 1
         thread = (config.get("configurable") or {}).get("thread_id")
@@ -66,8 +68,12 @@ class Generate:
             },
         )
         try:
+            schema = response_schema(config)
+            options: dict[str, Any] = (
+                {"response_format": response_format(schema, "answer")} if schema else {}
+            )
             reply = await self.models[name].ainvoke(
-                messages, config=call_config, affinity_key=thread
+                messages, config=call_config, affinity_key=thread, **options
             )
             generation = generation_of(reply)
         except (ModelUnavailable, ModelRejected) as exc:

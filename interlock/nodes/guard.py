@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 
 from interlock.guardrails.policy import GuardVerdict, InputPolicy, OutputPolicy
+from interlock.models.structured import response_schema
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, GuardReport
 
 
@@ -60,11 +62,16 @@ class OutputGuard:
     def __init__(self, policy: OutputPolicy) -> None:
         self.policy = policy
 
-    async def __call__(self, state: AgentState) -> dict[str, Any]:
+    async def __call__(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         answer = state.get("answer")
         if answer is None:
             return {}
-        verdict = await self.policy.acheck(answer["text"])
+        schema = response_schema(config)
+        if any(f.startswith("honest:") for f in state.get("fallbacks") or []):
+            schema = None  # "the sources do not say" is prose; `fallbacks` tells the caller
+        verdict = await self.policy.acheck(
+            answer["text"], {"json_schema": schema} if schema else None
+        )
         text = (
             verdict.text
             if verdict.allowed

@@ -37,6 +37,19 @@ class InvokeRequest(BaseModel):
         None, gt=0, description="Route to a tier whose recent latency stays under this."
     )
 
+    response_schema: dict[str, Any] | None = Field(
+        None,
+        description="A JSON Schema: the answer is JSON matching it (guided decoding, then "
+        "checked by the output guard). Such answers are not cached.",
+        examples=[
+            {
+                "type": "object",
+                "properties": {"port": {"type": "integer"}, "source": {"type": "string"}},
+                "required": ["port", "source"],
+            }
+        ],
+    )
+
     def limits(self) -> RouteLimits | None:
         limits = RouteLimits()
         if self.max_cost is not None:

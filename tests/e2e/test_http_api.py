@@ -80,6 +80,9 @@ def test_bad_input_gets_4xx_with_a_reason(server: ServerProcess) -> None:
     zero_latency = invoke(url, question="hello", max_latency_ms=0)
     assert zero_latency.status_code == 422
     assert "max_latency_ms" in zero_latency.json()["error"]["reason"]
+    bad_schema = invoke(url, question="hello", response_schema={"type": "objekt"})
+    assert bad_schema.status_code == 422
+    assert "not a valid JSON Schema" in bad_schema.json()["error"]["reason"]
     unknown = invoke(url, question="hello", thread_id="does-not-exist")
     assert unknown.status_code == 404 and "does not exist" in unknown.json()["error"]["reason"]
     assert httpx.get(f"{url}/v1/threads/does-not-exist").status_code == 404

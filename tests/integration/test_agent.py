@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -319,3 +320,20 @@ async def test_the_trained_router_decides_and_the_callers_cost_limit_overrides_i
     assert "trained router" in free.route["reason"]
     assert capped.route is not None and capped.route["tier"] == "small"
     assert "caller's limits: large would cost" in capped.route["reason"]
+
+
+async def test_a_structured_answer_is_json_matching_the_callers_schema(agent: Agent) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"port": {"type": "integer"}, "explanation": {"type": "string"}},
+        "required": ["port", "explanation"],
+    }
+    question = "Which port does interlock listen on by default?"
+    first = await agent.ask(question, response_schema=schema)
+    document = json.loads(first.answer)
+    assert isinstance(document["port"], int) and isinstance(document["explanation"], str)
+    assert first.check is not None  # the string values were checked
+    again = await agent.ask(question, response_schema=schema)
+    assert not again.from_cache  # structured answers are never cached
+    with pytest.raises(InvalidInput, match="not a valid JSON Schema"):
+        await agent.ask(question, response_schema={"type": "objekt"})

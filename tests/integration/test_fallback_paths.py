@@ -49,14 +49,14 @@ async def test_a_verified_answer_to_a_close_question_is_served_before_giving_up(
     tiers = {"small": ModelTier("small", ["http://127.0.0.1:9/v1"], model="s", context_window=8)}
     fallback = Fallback(tiers, semantic=cache, cache_threshold=0.75)  # type: ignore[arg-type]
     close = "On which port does interlock listen by default?"
-    update = await fallback(unsupported(close))
+    update = await fallback(unsupported(close), {})
     assert update["answer"]["text"] == VERIFIED["text"] and update["answer"]["from_cache"]
     assert update["fallbacks"][0].startswith("cached:")
     # The guard still holds: an opposite question gets the honest answer, not the cached one.
-    opposite = await fallback(unsupported("Which port does interlock not listen on?"))
+    opposite = await fallback(unsupported("Which port does interlock not listen on?"), {})
     assert opposite["fallbacks"][0].startswith("honest:")
     # A follow-up in a conversation is not context-free: no semantic cache.
-    follow_up = await fallback(unsupported(close, messages=3))
+    follow_up = await fallback(unsupported(close, messages=3), {})
     assert follow_up["fallbacks"][0].startswith("honest:")
 
 

@@ -65,7 +65,7 @@ SPLIT = {
 
 
 async def test_trim_keeps_the_supported_sentences_when_they_are_most_of_the_answer() -> None:
-    update = await Fallback(SPLIT)(state([True, True, False]))
+    update = await Fallback(SPLIT)(state([True, True, False]), {})
     assert update["answer"]["text"] == "Sentence 0. Sentence 1."
     assert update["check"]["verdict"] == "supported"
     assert update["fallbacks"] == ["trim: dropped 1 unsupported of 3 sentences"]
@@ -73,23 +73,23 @@ async def test_trim_keeps_the_supported_sentences_when_they_are_most_of_the_answ
 
 
 async def test_a_mostly_unsupported_answer_is_not_trimmed_but_escalated() -> None:
-    update = await Fallback(SPLIT)(state([True, False, False]))
+    update = await Fallback(SPLIT)(state([True, False, False]), {})
     assert update["route"]["tier"] == "large" and update["answer"] is None
     assert update["fallbacks"][0].startswith("escalate:")
     assert after_fallback({**state(), **update}) == "retry"  # type: ignore[typeddict-item]
 
 
 async def test_with_no_other_model_it_regenerates_once_with_the_strict_prompt() -> None:
-    first = await Fallback(SAME)(state([False, False]))
+    first = await Fallback(SAME)(state([False, False]), {})
     assert first["strict"] is True and first["answer"] is None
     assert first["fallbacks"][0].startswith("regenerate:")
     # Strict already tried (and attempts left): no second regeneration.
-    again = await Fallback(SAME, max_attempts=5)(state([False, False], strict=True))
+    again = await Fallback(SAME, max_attempts=5)(state([False, False], strict=True), {})
     assert again["fallbacks"][0].startswith("honest:")
 
 
 async def test_out_of_attempts_the_answer_is_honest_and_quotes_the_closest_passage() -> None:
-    update = await Fallback(SPLIT)(state([False], attempts=2))
+    update = await Fallback(SPLIT)(state([False], attempts=2), {})
     assert update["answer"]["text"].startswith("The sources do not clearly answer this")
     assert "The port is 8000." in update["answer"]["text"]
     assert update["answer"]["citations"][0]["id"] == "d1"
@@ -97,8 +97,14 @@ async def test_out_of_attempts_the_answer_is_honest_and_quotes_the_closest_passa
 
 async def test_a_model_error_escalates_then_gives_up() -> None:
     failed = {"kind": "model_unavailable", "detail": "down"}
-    moved = await Fallback(SPLIT)(state(error=failed))
+    moved = await Fallback(SPLIT)(state(error=failed), {})
     assert moved["error"] is None and moved["route"]["tier"] == "large"
-    gave_up = await Fallback(SAME)(state(error=failed))
+    gave_up = await Fallback(SAME)(state(error=failed), {})
     assert gave_up == {"fallbacks": ["give up: the model failed and nothing else can answer"]}
     assert after_fallback({**state(error=failed), **gave_up}) == "give_up"  # type: ignore[typeddict-item]
+
+
+async def test_a_structured_answer_is_never_trimmed_into_prose() -> None:
+    config = {"configurable": {"response_schema": {"type": "object"}}}
+    update = await Fallback(SPLIT)(state([True, True, False]), config)  # type: ignore[arg-type]
+    assert update["fallbacks"][0].startswith("escalate:")

@@ -39,6 +39,7 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
                 tenant=body.tenant,
                 cache=body.cache(),
                 limits=body.limits(),
+                response_schema=body.response_schema,
             ),
             timeout=timeout,
         )
@@ -82,6 +83,7 @@ async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
         tenant=body.tenant,
         cache=body.cache(),
         limits=body.limits(),
+        response_schema=body.response_schema,
     )
     timeout = agent.settings.request_timeout_s
 
