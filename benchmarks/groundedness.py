@@ -1,6 +1,7 @@
 """The hallucination check on labelled (context, answer, label) triples.
 
-Usage: .venv/bin/python benchmarks/groundedness.py [--rebuild]
+Usage: .venv/bin/python benchmarks/groundedness.py [--rebuild] [--judge embedded|URL --sample N]
+(--judge: LLM-judge mode, results in results/groundedness_judge.json)
 The set (benchmarks/data/groundedness.json) is built from the sample corpus,
 seeded, and kept in the repository so it can be read and corrected by hand:
 each item's context is 5 chunks (the one the answer comes from plus 4 others
@@ -18,18 +19,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import re
+import tempfile
 import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from interlock.embedded.model_server import LlamaServer
 from interlock.guardrails.groundedness import GroundednessChecker, split_sentences
+from interlock.guardrails.llm_judge import LLMJudge
 from interlock.memory.chunking import chunk_text
 from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.models.tier import ModelTier
 from interlock.state import Document
 
 HERE = Path(__file__).parent
@@ -150,11 +156,35 @@ def build(seed: int = 5) -> list[dict[str, Any]]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rebuild", action="store_true", help="regenerate the labelled set")
+    parser.add_argument(
+        "--judge",
+        help="also ask this OpenAI-compatible /v1 URL per sentence (LLM-judge mode); "
+        "'embedded' starts the embedded llama-server",
+    )
+    parser.add_argument(
+        "--sample", type=int, default=0, help="a seeded random sample of n items (for --judge)"
+    )
     args = parser.parse_args()
     if args.rebuild or not DATA.exists():
         DATA.write_text(json.dumps({"items": build()}, indent=1, ensure_ascii=False) + "\n")
     items = json.loads(DATA.read_text())["items"]
-    checker = GroundednessChecker(MiniLMEmbeddings())
+    if args.sample:
+        items = random.Random(0).sample(items, min(args.sample, len(items)))
+    with contextlib.ExitStack() as stack:
+        judge = None
+        if args.judge:
+            url = args.judge
+            if url == "embedded":
+                server = LlamaServer(log_dir=Path(tempfile.mkdtemp()))
+                server.start()
+                stack.callback(server.stop)
+                url = server.openai_url
+            tier = ModelTier("large", [url], model="judge", context_window=8192, timeout_s=120)
+            judge = LLMJudge(tier)
+        await run(items, GroundednessChecker(MiniLMEmbeddings(), judge=judge), args)
+
+
+async def run(items: list[dict[str, Any]], checker: GroundednessChecker, args: Any) -> None:
     await checker.check(
         "warm up.", [Document(id="x", text="warm up.", source="x", title="x", score=1.0)], shown=[]
     )
@@ -199,12 +229,14 @@ async def main() -> None:
         "latency_ms_p50": round(ordered[len(ordered) // 2], 2),
         "latency_ms_p95": round(ordered[int(len(ordered) * 0.95)], 2),
         "verdict_rule": "unsupported if any sentence is unsupported (threshold 1.0)",
+        "judge": args.judge,
         "examples_missed": misses,
         "targets": "balanced accuracy >= 0.85; p50 < 50 ms",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    results = RESULTS.with_name("groundedness_judge.json") if args.judge else RESULTS
+    results.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "examples_missed"}, indent=2))
 
 

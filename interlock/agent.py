@@ -33,6 +33,7 @@ from interlock.errors import (
 from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
 from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
+from interlock.guardrails.llm_judge import LLMJudge
 from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.guardrails.streaming import GuardedStream
 from interlock.memory.checkpointer import RedisCheckpointSaver
@@ -227,7 +228,9 @@ class Agent:
             tiers=tiers,
             knowledge=KnowledgeBase(settings.lancedb_uri, embeddings, settings.knowledge_table),
             cache=ResponseCache(client, prefix=settings.redis_prefix, ttl_s=settings.cache_ttl_s),
-            checker=GroundednessChecker(embeddings),
+            checker=GroundednessChecker(
+                embeddings, judge=LLMJudge(tiers["large"]) if settings.check_judge else None
+            ),
             output_policy=OutputPolicy(actions=settings.guard_actions),
             input_policy=InputPolicy(
                 max_chars=settings.max_question_chars,

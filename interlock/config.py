@@ -152,6 +152,9 @@ class Settings(BaseSettings):
         "classifier's own (0.5 trained, 0.6 heuristic); `interlock router calibrate` sets it "
         "from a target share of large-tier traffic.",
     )
+    # Ask the large tier to judge each answer sentence (guardrails/llm_judge.py):
+    # one more model call per answer; worth it when the large model is stronger.
+    check_judge: bool = False
     check_threshold: float = Field(0.75, ge=0.0, le=1.0)
     max_attempts: int = Field(2, ge=1, le=5)
     history_messages: int = Field(6, ge=0)

@@ -72,6 +72,7 @@ class CheckResult(TypedDict):
     unsupported: list[str]
     invalid_citations: list[str]
     unknown_numbers: list[str]
+    judged: NotRequired[int]  # sentences the LLM judge gave a verdict on (judge mode only)
 
 
 class GuardReport(TypedDict):

@@ -14,7 +14,9 @@ combines signals that run offline in milliseconds, per answer sentence:
 * term agreement: identifiers and names (``INTERLOCK_PORT``, ``LanceDB``,
   ``guard_out``) must appear in some source or the question.
 
-A sentence is supported when all hold. The answer's score is the share of
+With an ``LLMJudge`` (``INTERLOCK_CHECK_JUDGE``), a model's per-sentence
+verdict replaces the similarity and negation signals; numbers and names
+are still checked. A sentence is supported when all hold. The answer's score is the share of
 supported sentences. Abstentions ("I do not know") are not claims and are
 not scored. Source sentence vectors are kept in a small LRU cache, since the
 same chunks are checked again and again.
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from interlock.guardrails.llm_judge import LLMJudge
 from interlock.memory.cache_guard import negation_count
 from interlock.memory.embeddings import MiniLMEmbeddings
 from interlock.models.prompt import cited_documents, strip_markers
@@ -77,8 +80,10 @@ class GroundednessChecker:
         embeddings: MiniLMEmbeddings,
         sentence_threshold: float = 0.7,
         cache_size: int = 20_000,
+        judge: LLMJudge | None = None,
     ) -> None:
         self.embeddings = embeddings
+        self.judge = judge
         self.sentence_threshold = sentence_threshold
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -125,6 +130,13 @@ class GroundednessChecker:
         similarity = sentence_vecs @ unit_vecs.T
         sources_text = " ".join([question, *(d["text"] for d in documents)])
         known_numbers = _numbers(question).union(*(_numbers(d["text"]) for d in documents))
+        # The judge, when there is one, decides whether the sources say it;
+        # numbers and names are still checked against the text itself.
+        judged = (
+            await self.judge.judge(sentences, documents)
+            if self.judge is not None
+            else [None] * len(sentences)
+        )
         scored: list[SentenceScore] = []
         unknown: list[str] = []
         for i, sentence in enumerate(sentences):
@@ -133,11 +145,16 @@ class GroundednessChecker:
             missing = sorted(_numbers(sentence) - known_numbers)
             unknown.extend(missing)
             reason = ""
-            if support < self.sentence_threshold:
+            if judged[i] is False:
+                reason = "the judge found no source that states this"
+            elif judged[i] is None and support < self.sentence_threshold:
                 reason = f"no source passage says this (similarity {support:.2f})"
             elif missing:
                 reason = f"numbers in no source: {', '.join(missing)}"
-            elif negation_count(sentence) % 2 != negation_count(units[best]) % 2:
+            elif (
+                judged[i] is None
+                and negation_count(sentence) % 2 != negation_count(units[best]) % 2
+            ):
                 reason = "the closest source passage says the opposite (negation)"
             elif strange := sorted(t for t in _terms(sentence) if t not in sources_text):
                 reason = f"names in no source: {', '.join(strange)}"
@@ -153,7 +170,7 @@ class GroundednessChecker:
         score = sum(s["supported"] for s in scored) / len(scored)
         if invalid:
             score *= 0.5
-        return CheckResult(
+        result = CheckResult(
             score=round(score, 4),
             verdict="supported" if score >= threshold else "unsupported",
             sentences=scored,
@@ -161,3 +178,6 @@ class GroundednessChecker:
             invalid_citations=invalid,
             unknown_numbers=unknown,
         )
+        if self.judge is not None:
+            result["judged"] = sum(v is not None for v in judged)
+        return result
