@@ -306,7 +306,13 @@ class Agent:
             config["configurable"]["response_schema"] = validate_schema(response_schema)
             # Cached answers are prose for the question alone, not this schema's JSON.
             config["configurable"]["cache"] = {**(cache or {}), "no_cache": True}
-        return _Run(thread_id, run_input(text, user_id=user_id, tenant=tenant), config, timer)
+        # LangGraph checkpoints the run's input before any node runs, so secrets
+        # and PII are redacted here, or the raw text would sit in Redis (in the
+        # thread's history) until the thread expires.
+        policy = self.components.input_policy
+        text, redactions = policy.redact(text) if isinstance(policy, InputPolicy) else (text, [])
+        run = run_input(text, user_id=user_id, tenant=tenant, redactions=redactions)
+        return _Run(thread_id, run, config, timer)
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
         """The run's final state as a result, or the typed error it ended with."""

@@ -164,6 +164,7 @@ class AgentState(TypedDict, total=False):
     check: CheckResult | None
     guards: Annotated[list[GuardReport], append_reports]
     attempts: int
+    redactions: list[str]  # done before the run began (so no checkpoint holds the raw text)
     strict: bool  # generate with the stricter grounded prompt (a fallback path)
     fallbacks: Annotated[list[str], append_notes]  # each fallback path taken, in order
     error: ErrorInfo | None
@@ -171,10 +172,15 @@ class AgentState(TypedDict, total=False):
 
 
 def run_input(
-    question: str, *, user_id: str = "anonymous", tenant: str = "default"
+    question: str,
+    *,
+    user_id: str = "anonymous",
+    tenant: str = "default",
+    redactions: list[str] | None = None,
 ) -> dict[str, Any]:
     """The input of one run: the new user message plus a reset of per-run fields."""
     return {
+        "redactions": list(redactions or []),
         "messages": [HumanMessage(content=question)],
         "run_id": str(uuid.uuid4()),
         "question": question,

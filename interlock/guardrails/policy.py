@@ -36,6 +36,8 @@ from interlock.guardrails.validators import (
     SecretLeak,
     Toxicity,
     disable_guardrails_telemetry,
+    redact_pii,
+    redact_secrets,
 )
 
 
@@ -240,6 +242,23 @@ class InputPolicy(_Policy):
             "pii": [PIIRedactor(on_fail=_on_fail("pii", act))],
         }
         super().__init__(*_arrange(named, act))
+
+    def redact(self, text: str) -> tuple[str, list[str]]:
+        """The redactions alone, as plain functions: for text that must be clean before it
+        is stored anywhere (the agent applies them before the run's input is checkpointed).
+
+        Returns the text and the reasons, in the validators' words.
+        """
+        reasons: list[str] = []
+        if self.actions["secrets"] == "redact":
+            text, kinds = redact_secrets(text)
+            if kinds:
+                reasons.append(f"secrets redacted: {', '.join(kinds)}")
+        if self.actions["pii"] == "redact":
+            text, kinds = redact_pii(text)
+            if kinds:
+                reasons.append(f"PII redacted: {', '.join(kinds)}")
+        return text, reasons
 
     async def _ametadata(self, text: str) -> dict[str, Any]:
         if self.classifier is None or len(text) > self.max_chars:

@@ -36,7 +36,12 @@ class InputGuard:
 
     async def __call__(self, state: AgentState) -> dict[str, Any]:
         verdict = await self.policy.acheck(state["question"])
-        update: dict[str, Any] = {"guards": [_report("input", verdict)]}
+        report = _report("input", verdict)
+        if earlier := state.get("redactions"):
+            # Redacted by the agent before the run (see Agent._prepare): report it here.
+            report["redacted"] = True
+            report["reasons"] = [*earlier, *report["reasons"]]
+        update: dict[str, Any] = {"guards": [report]}
         if not verdict.allowed:
             reason = "; ".join(verdict.reasons) or "the message was refused by the input policy"
             refusal = f"I can't help with that request: {reason}."

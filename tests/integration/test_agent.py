@@ -114,6 +114,15 @@ async def test_pii_is_redacted_before_the_model_and_in_the_thread(agent: Agent) 
     messages = await agent.messages(result.thread_id)
     assert "ada@example.com" not in messages[0]["content"]
     assert "[EMAIL]" in messages[0]["content"]
+    # Nowhere in Redis either: not in any checkpoint of the thread's history,
+    # including the one LangGraph writes from the run's input.
+    config = {"configurable": {"thread_id": result.thread_id}}
+    history = [c async for c in agent.graph.checkpointer.alist(config)]  # type: ignore[union-attr]
+    assert len(history) > 2
+    assert all("ada@example.com" not in repr(c.checkpoint) for c in history)
+    assert all("ada@example.com" not in repr(c.pending_writes) for c in history)
+    report = result.guards[0]
+    assert report["redacted"] and "PII redacted: email" in report["reasons"]
 
 
 async def test_lasting_facts_go_to_long_term_memory(agent: Agent) -> None:

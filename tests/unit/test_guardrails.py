@@ -406,3 +406,12 @@ def test_unknown_guards_and_impossible_actions_are_refused() -> None:
         InputPolicy(actions={"spam": "refuse"})
     with pytest.raises(ValueError, match="cannot 'redact'"):
         OutputPolicy(actions={"toxicity": "redact"})
+
+
+def test_redact_alone_follows_the_actions() -> None:
+    text = "key sk-abcdefghijklmnopqrstuvwxyz0123 and mail ada@example.com"
+    redacted, reasons = InputPolicy().redact(text)
+    assert "sk-abc" not in redacted and "[EMAIL]" in redacted
+    assert reasons == ["secrets redacted: api key", "PII redacted: email"]
+    kept, only_secrets = InputPolicy(actions={"pii": "warn"}).redact(text)
+    assert "ada@example.com" in kept and only_secrets == ["secrets redacted: api key"]
