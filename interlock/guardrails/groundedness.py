@@ -18,14 +18,13 @@ With an ``LLMJudge`` (``INTERLOCK_CHECK_JUDGE``), a model's per-sentence
 verdict replaces the similarity and negation signals; numbers and names
 are still checked. A sentence is supported when all hold. The answer's score is the share of
 supported sentences. Abstentions ("I do not know") are not claims and are
-not scored. Source sentence vectors are kept in a small LRU cache, since the
-same chunks are checked again and again.
+not scored. Source sentences are short, so their vectors come from the
+embeddings' own LRU when the same chunks are checked again.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -79,25 +78,11 @@ class GroundednessChecker:
         self,
         embeddings: MiniLMEmbeddings,
         sentence_threshold: float = 0.7,
-        cache_size: int = 20_000,
         judge: LLMJudge | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.judge = judge
         self.sentence_threshold = sentence_threshold
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    async def _encode_sources(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vector in zip(missing, await self.embeddings.aencode(missing), strict=True):
-                self._cache[text] = vector
-        for text in texts:
-            self._cache.move_to_end(text)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return np.stack([self._cache[t] for t in texts])
 
     async def check(
         self,
@@ -126,7 +111,7 @@ class GroundednessChecker:
                 units.append(unit)
                 owner.append(index)
         sentence_vecs = await self.embeddings.aencode(sentences)
-        unit_vecs = await self._encode_sources(units)
+        unit_vecs = await self.embeddings.aencode(units)  # short: the embeddings' LRU holds them
         similarity = sentence_vecs @ unit_vecs.T
         sources_text = " ".join([question, *(d["text"] for d in documents)])
         known_numbers = _numbers(question).union(*(_numbers(d["text"]) for d in documents))

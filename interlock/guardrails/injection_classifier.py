@@ -26,11 +26,9 @@ examples stays under a target.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -41,9 +39,8 @@ import numpy as np
 from interlock.config import ConfigError
 from interlock.guardrails.obfuscation import readings
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
+from interlock.models import model_file
 
-FORMAT_VERSION = 1
-EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 _WINDOW_CHARS = 400
 _MIN_UNIT_CHARS = 80
 _MAX_WINDOWS = 32
@@ -102,8 +99,8 @@ class InjectionModel:
     intercept: float
     threshold: float
     ngram_coef: dict[str, float] = field(default_factory=dict)  # hashed n-gram index -> weight
-    version: int = FORMAT_VERSION
-    embedding_model: str = EMBEDDING_MODEL
+    version: int = model_file.FORMAT_VERSION
+    embedding_model: str = model_file.EMBEDDING_MODEL
     training_sha256: str = ""
     trained_at: str = ""
     examples: dict[str, int] = field(default_factory=dict)
@@ -112,31 +109,13 @@ class InjectionModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> InjectionModel:
         path = Path(path) if path else default_model_path()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read the injection model {path}: {exc}") from exc
-        if data.get("version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{path} is injection-model format {data.get('version')!r}; "
-                f"this interlock reads format {FORMAT_VERSION} "
-                "(retrain with `interlock guard train`)"
-            )
-        if data.get("embedding_model") != EMBEDDING_MODEL:
-            raise ConfigError(
-                f"{path} was trained on {data.get('embedding_model')!r} embeddings, "
-                f"not {EMBEDDING_MODEL!r}"
-            )
-        try:
-            model = cls(**data)
-        except TypeError as exc:
-            raise ConfigError(f"{path} is not an injection model: {exc}") from exc
+        model = model_file.load(cls, path, what="injection model", retrain="interlock guard train")
         if len(model.coef) != DIMENSIONS:
             raise ConfigError(f"{path} has {len(model.coef)} coefficients, expected {DIMENSIONS}")
         return model
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        model_file.save(self, path)
 
     def probabilities(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         logits = vectors @ np.asarray(self.coef, dtype=np.float32) + self.intercept
@@ -226,14 +205,14 @@ def train(
     dense, sparse = model.coef_[0][:DIMENSIONS], model.coef_[0][DIMENSIONS:]
     detected = float(np.mean(scores[labels == 1] >= threshold))
     false_positive = float(np.mean(scores[labels == 0] >= threshold))
-    digest = hashlib.sha256(json.dumps([injection, benign]).encode()).hexdigest()
+    digest, when = model_file.provenance([injection, benign])
     return InjectionModel(
         coef=[round(float(c), 6) for c in dense],
         ngram_coef={str(i): round(float(sparse[i]), 6) for i in np.flatnonzero(sparse)},
         intercept=round(float(model.intercept_[0]), 6),
         threshold=round(threshold, 6),
         training_sha256=digest,
-        trained_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        trained_at=when,
         examples={"injection": len(injection), "benign": len(benign)},
         cross_validated={"detection_rate": detected, "false_positive_rate": false_positive},
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,11 +33,26 @@ def _model_path() -> str:
 class MiniLMEmbeddings(Embeddings):
     """Normalised 384-d vectors, so a dot product is the cosine similarity."""
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        batch_size: int = 64,
+        cache_size: int = 20_000,
+        cache_max_chars: int = 400,
+    ) -> None:
         self._path = model_path
         self._batch_size = batch_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # One request encodes the same short texts several times over: the
+        # question (injection check, router, retrieval) and the sentences of
+        # the chunks the groundedness check reads again and again. Short texts
+        # are kept in an LRU (20k vectors ~ 30 MB); chunks being ingested are
+        # longer and pass straight through, so ingestion does not flush it.
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_max_chars = cache_max_chars
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
@@ -53,9 +69,7 @@ class MiniLMEmbeddings(Embeddings):
                 self._model = SentenceTransformer(self._path or _model_path(), device="cpu")
             return self._model
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=self._batch_size,
@@ -64,6 +78,31 @@ class MiniLMEmbeddings(Embeddings):
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        with self._cache_lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = self._encode(missing)
+            known.update(zip(missing, fresh, strict=True))
+        with self._cache_lock:
+            for text in dict.fromkeys(texts):
+                if len(text) > self._cache_max_chars:
+                    continue
+                self._cache[text] = known[text]
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+    def forget(self, texts: list[str]) -> None:
+        """Drop texts from the LRU (benchmarks use it to time a first encode)."""
+        with self._cache_lock:
+            for text in texts:
+                self._cache.pop(text, None)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()

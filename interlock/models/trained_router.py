@@ -9,8 +9,8 @@ and its kind (chit-chat, lookup, reasoning, code, summary). A length
 feature sits next to the embedding, since long prompts are harder in ways
 a 256-word-piece embedding does not see.
 
-Both the planner and the route node ask for the same question, so the last
-few results are kept (the encode is the whole cost).
+Both the planner and the route node classify the same question; the encode
+(the whole cost) is done once, by the embeddings' own LRU of short texts.
 
 The model is a versioned JSON file, like the injection classifier's: no
 pickle, a readable diff, a checked format. ``interlock router train`` makes
@@ -20,12 +20,9 @@ share of large-tier traffic into the route threshold.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -34,11 +31,10 @@ import numpy as np
 
 from interlock.config import ConfigError
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
+from interlock.models import model_file
 from interlock.models.router import RequestScore
 from interlock.state import RequestKind
 
-FORMAT_VERSION = 1
-EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 KINDS: tuple[RequestKind, ...] = ("chitchat", "lookup", "reasoning", "code", "summary")
 TIERS = ("small", "large")
 
@@ -75,8 +71,8 @@ class RouterModel:
     kind_coef: list[list[float]]
     kind_intercept: list[float]
     kinds: list[str]
-    version: int = FORMAT_VERSION
-    embedding_model: str = EMBEDDING_MODEL
+    version: int = model_file.FORMAT_VERSION
+    embedding_model: str = model_file.EMBEDDING_MODEL
     training_sha256: str = ""
     trained_at: str = ""
     examples: dict[str, int] = field(default_factory=dict)
@@ -85,26 +81,7 @@ class RouterModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> RouterModel:
         path = Path(path) if path else default_model_path()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read the router model {path}: {exc}") from exc
-        if data.get("version") != FORMAT_VERSION:
-            raise ConfigError(
-                f"{path} is router-model format {data.get('version')!r}; this interlock reads "
-                f"format {FORMAT_VERSION} (retrain with `interlock router train`)"
-            )
-        if data.get("embedding_model") != EMBEDDING_MODEL:
-            raise ConfigError(
-                f"{path} was trained on {data.get('embedding_model')!r} embeddings, "
-                f"not {EMBEDDING_MODEL!r}"
-            )
-        try:
-            model = cls(**data)
-        except TypeError as exc:
-            raise ConfigError(f"{path} is not a router model: {exc}") from exc
+        model = model_file.load(cls, path, what="router model", retrain="interlock router train")
         width = DIMENSIONS + 1
         if len(model.large_coef) != width or any(len(row) != width for row in model.kind_coef):
             raise ConfigError(f"{path}: every head needs {width} coefficients")
@@ -113,7 +90,7 @@ class RouterModel:
         return model
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        model_file.save(self, path)
 
     def predict(self, features: np.ndarray) -> tuple[float, RequestKind, float]:
         """(p(large), kind, p(kind)) for one feature row."""
@@ -183,7 +160,7 @@ def train(
         rows = np.vstack([-rows[0] / 2, rows[0] / 2])
         intercepts = np.array([-intercepts[0] / 2, intercepts[0] / 2])
     order = [list(kind_head.classes_).index(k) for k in present]
-    digest = hashlib.sha256(json.dumps([asdict(e) for e in examples]).encode()).hexdigest()
+    digest, when = model_file.provenance([asdict(e) for e in examples])
     return RouterModel(
         large_coef=[round(float(c), 6) for c in tier_head.coef_[0]],
         large_intercept=round(float(tier_head.intercept_[0]), 6),
@@ -191,7 +168,7 @@ def train(
         kind_intercept=[round(float(intercepts[i]), 6) for i in order],
         kinds=present,
         training_sha256=digest,
-        trained_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        trained_at=when,
         examples={"total": len(examples), "large": int(tiers.sum())},
         cross_validated={
             "tier_accuracy": round(float(np.mean(tier_cv == tiers)), 3),
@@ -210,25 +187,12 @@ class TrainedRouter:
 
     threshold = 0.5
 
-    def __init__(
-        self, embeddings: MiniLMEmbeddings, model: RouterModel | None = None, memo: int = 256
-    ) -> None:
+    def __init__(self, embeddings: MiniLMEmbeddings, model: RouterModel | None = None) -> None:
         self.embeddings = embeddings
         self.model = model or RouterModel.load()
-        self._memo: OrderedDict[str, tuple[float, RequestKind, float]] = OrderedDict()
-        self._memo_size = memo
-
-    def _predict(self, question: str) -> tuple[float, RequestKind, float]:
-        hit = self._memo.get(question)
-        if hit is None:
-            hit = self.model.predict(features(self.embeddings, [question])[0])
-            self._memo[question] = hit
-            if len(self._memo) > self._memo_size:
-                self._memo.popitem(last=False)
-        return hit
 
     def classify(self, question: str, parts: int = 1) -> RequestScore:
-        p_large, kind, p_kind = self._predict(question.strip())
+        p_large, kind, p_kind = self.model.predict(features(self.embeddings, [question.strip()])[0])
         reasons = [f"trained router: p(large) {p_large:.2f}, {kind} ({p_kind:.2f})"]
         score = p_large
         if parts > 1:

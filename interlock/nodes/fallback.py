@@ -148,6 +148,11 @@ class Fallback:
         }
 
 
+def answered_honestly(state: AgentState) -> bool:
+    """Did this run end on the honest "the sources do not say" answer?"""
+    return any(note.startswith("honest:") for note in state.get("fallbacks") or [])
+
+
 def honest_answer(state: AgentState) -> Answer:
     documents = state.get("documents") or []
     if not documents:

@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 
 from interlock.guardrails.policy import GuardVerdict, InputPolicy, OutputPolicy
 from interlock.models.structured import response_schema
+from interlock.nodes.fallback import answered_honestly
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, GuardReport
 
 
@@ -72,7 +73,7 @@ class OutputGuard:
         if answer is None:
             return {}
         schema = response_schema(config)
-        if any(f.startswith("honest:") for f in state.get("fallbacks") or []):
+        if answered_honestly(state):
             schema = None  # "the sources do not say" is prose; `fallbacks` tells the caller
         verdict = await self.policy.acheck(
             answer["text"], {"json_schema": schema} if schema else None

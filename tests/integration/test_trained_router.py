@@ -47,7 +47,16 @@ def test_more_parts_means_harder_and_the_encode_is_shared(router: TrainedRouter)
     one = router.classify(question)
     three = router.classify(question, parts=3)
     assert three.kind == "multi_part" and three.score > one.score
-    assert question in router._memo  # the planner's and the route's calls share one encode
+    # The planner's and the route's calls share one encode (the embeddings' LRU).
+    encoded: list[list[str]] = []
+    original = router.embeddings._encode
+    router.embeddings._encode = lambda texts: encoded.append(texts) or original(texts)  # type: ignore[method-assign]
+    try:
+        router.classify(question)
+        router.classify(question, parts=2)
+    finally:
+        router.embeddings._encode = original  # type: ignore[method-assign]
+    assert encoded == []
 
 
 def test_training_writes_a_model_that_loads(embeddings: MiniLMEmbeddings, tmp_path: Path) -> None:
