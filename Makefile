@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/interlock serve
+	INTERLOCK_AUTH=$${INTERLOCK_AUTH:-off} $(VENV)/bin/interlock serve
 
 test: $(STAMP)
 	$(PY) -m pytest

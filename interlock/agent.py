@@ -23,6 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from interlock.config import Settings
 from interlock.errors import (
+    BudgetExceeded,
     InputTooLarge,
     InterlockError,
     InvalidInput,
@@ -48,6 +49,7 @@ from interlock.models.structured import validate_schema
 from interlock.models.tier import ModelRejected, ModelTier, RetryPolicy
 from interlock.models.trained_router import RouterModel, TrainedRouter
 from interlock.nodes.route import RouteLimits
+from interlock.nodes.run_cap import RunCap
 from interlock.state import Tier, run_input
 from interlock.tracing import NodeTimer, run_config
 
@@ -283,6 +285,7 @@ class Agent:
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
         response_schema: object = None,
+        cap: RunCap | None = None,
     ) -> _Run:
         """Validate and set up one run; every typed input error is raised here, up front."""
         text = validate_question(question, self.settings.max_question_chars)
@@ -302,6 +305,8 @@ class Agent:
             config["configurable"]["cache"] = dict(cache)
         if limits:
             config["configurable"]["route"] = dict(limits)
+        if cap:
+            config["configurable"]["cap"] = dict(cap)
         if response_schema is not None:
             config["configurable"]["response_schema"] = validate_schema(response_schema)
             # Cached answers are prose for the question alone, not this schema's JSON.
@@ -321,6 +326,8 @@ class Agent:
             raise ModelUnavailable(error["detail"])
         if error and error["kind"] == "model_rejected":
             raise ModelRejected(error["detail"])
+        if error and error["kind"] == "over_budget":
+            raise BudgetExceeded(error["detail"])
         answer = state.get("answer") or {"text": "", "citations": [], "from_cache": False}
         return AgentResult(
             thread_id=run.thread_id,
@@ -349,6 +356,7 @@ class Agent:
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
         response_schema: dict[str, Any] | None = None,
+        cap: RunCap | None = None,
     ) -> AgentResult:
         """Answer one question; continue ``thread_id`` if given, else start a thread.
 
@@ -356,10 +364,12 @@ class Agent:
         (``{"no_cache": True}``, ``{"ttl_s": 60}``); ``limits`` bound the
         route's choice (``{"max_cost": 0.002, "max_latency_ms": 3000}``);
         ``response_schema`` (a JSON Schema) asks for a structured answer: the
-        model's decoding is constrained to it and the output guard checks it.
+        model's decoding is constrained to it and the output guard checks it;
+        ``cap`` (``{"max_tokens": 2000, "max_cost": 0.01}``) is a hard limit on
+        the whole run, checked before each model call (``BudgetExceeded``).
         """
         run = await self._prepare(
-            question, thread_id, user_id, tenant, cache, limits, response_schema
+            question, thread_id, user_id, tenant, cache, limits, response_schema, cap
         )
         try:
             state = await self.graph.ainvoke(run.input, config=run.config)
@@ -377,6 +387,7 @@ class Agent:
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
         response_schema: dict[str, Any] | None = None,
+        cap: RunCap | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Validate now (typed errors raise here), then stream the run as events.
 
@@ -389,7 +400,7 @@ class Agent:
         counts drafts), so the ``result`` event's answer is the one to keep.
         """
         run = await self._prepare(
-            question, thread_id, user_id, tenant, cache, limits, response_schema
+            question, thread_id, user_id, tenant, cache, limits, response_schema, cap
         )
         return self._events(run)
 

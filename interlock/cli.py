@@ -18,13 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from interlock.agent import Agent, AgentResult
 from interlock.config import ConfigError, Settings
-from interlock.embedded.stack import EmbeddedStack
-from interlock.errors import InterlockError
-from interlock.memory.embeddings import MiniLMEmbeddings
+from interlock.errors import InterlockError, ServiceUnavailable
 
 if TYPE_CHECKING:
+    from interlock.agent import AgentResult
     from interlock.memory.knowledge import KnowledgeBase
 
 
@@ -53,6 +51,8 @@ def _print_result(result: AgentResult, elapsed_s: float) -> None:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from interlock.agent import Agent
+
     agent = await Agent.from_settings(settings)
     try:
         await agent.ensure_sample_knowledge()
@@ -71,6 +71,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from interlock.memory.embeddings import MiniLMEmbeddings
     from interlock.memory.knowledge import KnowledgeBase
 
     kb = KnowledgeBase(settings.lancedb_uri, MiniLMEmbeddings(), settings.knowledge_table)
@@ -135,17 +136,61 @@ def _serve(settings: Settings) -> int:
     app = create_app(settings, ingest_sample=True)
     url = f"http://{settings.host}:{settings.port}"
     print(f"interlock serving at {url}  (Ctrl-C stops it and everything it started)")
+    auth = ""
+    if settings.auth == "api_keys":
+        print("API keys required: create one with `interlock keys create --tenant NAME`")
+        auth = "-H 'authorization: Bearer <key>' "
     print(
-        f"try:  curl -s {url}/v1/agent/invoke -H 'content-type: application/json' "
+        f"try:  curl -s {url}/v1/agent/invoke {auth}-H 'content-type: application/json' "
         '-d \'{"question": "Which port does interlock listen on?"}\''
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
 
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    """`interlock keys create|list|revoke`: the API keys of the HTTP endpoint."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    from interlock.server.keys import ApiKeyStore, KeyLimits
+
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+    store = ApiKeyStore(client, settings.redis_prefix)
+    try:
+        if args.keys_command == "create":
+            limits = KeyLimits(
+                rpm=args.rpm,
+                tpm=args.tpm,
+                budget_hour=args.budget_hour,
+                budget_day=args.budget_day,
+                budget_month=args.budget_month,
+                max_run_tokens=args.max_run_tokens,
+                max_run_cost=args.max_run_cost,
+            )
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            raw, record = await store.create(
+                args.tenant, scopes=scopes, name=args.name, limits=limits
+            )
+            print(json.dumps(record.public(), indent=2))
+            print(f"key (shown once, store it now): {raw}")
+        elif args.keys_command == "list":
+            for record in await store.list(args.tenant):
+                print(json.dumps(record.public()))
+        else:
+            record = await store.revoke(args.key_id)
+            print(f"revoked {record.key_id} (tenant {record.tenant})")
+    except RedisError as exc:
+        raise ServiceUnavailable("redis", f"{settings.redis_url}: {exc}") from exc
+    finally:
+        await client.aclose()
+    return 0
+
+
 def _guard(settings: Settings, args: argparse.Namespace) -> int:
     """`interlock guard train|check`: the injection classifier on the user's own labels."""
     from interlock.guardrails import injection_classifier as ic
+    from interlock.memory.embeddings import MiniLMEmbeddings
 
     embeddings = MiniLMEmbeddings()
     if args.guard_command == "train":
@@ -198,6 +243,7 @@ def _requests_from(path: Path) -> list[str]:
 
 def _router(settings: Settings, args: argparse.Namespace) -> int:
     """`interlock router train|calibrate`: the request classifier on the user's own traffic."""
+    from interlock.memory.embeddings import MiniLMEmbeddings
     from interlock.models import trained_router as tr
 
     embeddings = MiniLMEmbeddings()
@@ -264,6 +310,24 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--large-share", type=float, required=True, help="e.g. 0.3 for 30%% of requests"
     )
+    keys = sub.add_parser("keys", help="API keys of the HTTP endpoint (stored hashed in Redis)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="a new key; its secret is printed once")
+    create.add_argument("--tenant", required=True, help="whose threads and documents it sees")
+    create.add_argument("--name", default="", help="a label, e.g. the client's name")
+    create.add_argument(
+        "--scopes", default="runs,threads", help="of runs,threads,knowledge,users (comma-separated)"
+    )
+    create.add_argument("--rpm", type=int, help="requests per minute (default: the server's)")
+    create.add_argument("--tpm", type=int, help="model tokens per minute (0 = no limit)")
+    for period in ("hour", "day", "month"):
+        create.add_argument(f"--budget-{period}", type=float, help=f"cost per {period} (UTC)")
+    create.add_argument("--max-run-tokens", type=int, help="hard cap on one run's tokens")
+    create.add_argument("--max-run-cost", type=float, help="hard cap on one run's cost")
+    listing = keys_sub.add_parser("list", help="every key (never its secret)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once, on every replica")
+    revoke.add_argument("key_id")
     return parser
 
 
@@ -278,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _guard(settings, args)
         if args.command == "router":
             return _router(settings, args)
+        if args.command == "keys":
+            return asyncio.run(_keys(settings, args))
+        from interlock.embedded.stack import EmbeddedStack
+
         with EmbeddedStack(settings) as live:
             if args.command == "serve":
                 return _serve(live)

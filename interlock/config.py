@@ -171,6 +171,23 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     request_timeout_s: float = Field(120.0, gt=0)
+    auth: Literal["api_keys", "off"] = Field(
+        "api_keys",
+        description="`api_keys`: every API call needs a key from `interlock keys create`; "
+        "`off`: no keys, the caller names its tenant (local development only).",
+    )
+    max_inflight_runs: int = Field(
+        256,
+        gt=0,
+        description="Runs one process holds at once; beyond it, 503 with Retry-After "
+        "instead of an unbounded queue.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS (comma-separated; * = any)."
+    )
+    # Defaults for keys created without their own limits (0 = no limit).
+    rate_limit_rpm: int = Field(600, ge=0, description="Requests per minute per key.")
+    rate_limit_tpm: int = Field(0, ge=0, description="Model tokens per minute per key.")
 
     # --- data -------------------------------------------------------------------
     data_dir: Path = Field(
@@ -185,6 +202,7 @@ class Settings(BaseSettings):
         "large_model_urls",
         "small_model_weights",
         "large_model_weights",
+        "cors_origins",
         mode="before",
     )
     @classmethod

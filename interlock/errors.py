@@ -31,6 +31,12 @@ class ThreadNotFound(InterlockError):
     status = 404
 
 
+class BudgetExceeded(InterlockError):
+    """Spending more would break a budget (the key's, or the run's hard cap): 402."""
+
+    status = 402
+
+
 class ServiceUnavailable(InterlockError):
     """A backing service (Redis, LanceDB, every model replica) cannot be reached.
 

@@ -91,7 +91,7 @@ class Usage(TypedDict):
 
 
 class ErrorInfo(TypedDict):
-    kind: Literal["model_unavailable", "model_rejected", "refused"]
+    kind: Literal["model_unavailable", "model_rejected", "over_budget", "refused"]
     detail: str
 
 

@@ -31,6 +31,7 @@ import pyarrow as pa
 from lancedb.index import FTS, Bitmap, HnswSq
 from lancedb.rerankers import RRFReranker
 
+from interlock.memory import lance
 from interlock.memory.chunking import Chunk, chunk_text
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
 from interlock.memory.loaders import SUFFIXES, UnreadableDocument, format_of, load
@@ -151,7 +152,7 @@ class KnowledgeBase:
     async def table(self) -> lancedb.AsyncTable:
         async with self._lock:
             if self._table is None:
-                self._db = await lancedb.connect_async(self.uri)
+                self._db = await lance.connect_async(self.uri)
                 try:
                     table = await self._db.open_table(self.table_name)
                 except ValueError:  # no such table yet

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import lancedb
 import pyarrow as pa
 from langgraph.store.base import (
     BaseStore,
@@ -34,6 +33,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
+from interlock.memory import lance
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
 from interlock.memory.knowledge import sql_literal
 
@@ -60,7 +60,7 @@ def _text_of(value: dict[str, Any]) -> str:
 class LanceDBStore(BaseStore):
     def __init__(self, uri: str, embeddings: MiniLMEmbeddings, table: str = "memories") -> None:
         self.embeddings = embeddings
-        self._db = lancedb.connect(uri)
+        self._db = lance.connect(uri)
         self._table = self._db.create_table(table, schema=SCHEMA, exist_ok=True)
         self._lock = threading.Lock()
 

@@ -26,6 +26,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from interlock.memory import lance
 from interlock.memory.cache_guard import CacheGuard
 from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
 from interlock.memory.knowledge import sql_literal
@@ -77,7 +78,7 @@ class SemanticCache:
     async def table(self) -> lancedb.AsyncTable:
         async with self._lock:
             if self._table is None:
-                db = await lancedb.connect_async(self.uri)
+                db = await lance.connect_async(self.uri)
                 self._table = await db.create_table(self.table_name, schema=SCHEMA, exist_ok=True)
             return self._table
 

@@ -20,6 +20,8 @@ from interlock.models.chat_model import PoolChatModel, generation_of
 from interlock.models.prompt import SourceWindow, build_messages, cited_documents
 from interlock.models.structured import response_format, response_schema
 from interlock.models.tier import ModelRejected, ModelTier
+from interlock.nodes.route import CHARS_PER_TOKEN
+from interlock.nodes.run_cap import answer_allowance, run_cap
 from interlock.state import AgentState, Answer, Citation, ErrorInfo, Tier
 
 
@@ -67,11 +69,23 @@ class Generate:
                 "interlock_strict_prompt": bool(state.get("strict")),
             },
         )
-        try:
-            schema = response_schema(config)
-            options: dict[str, Any] = (
-                {"response_format": response_format(schema, "answer")} if schema else {}
+        schema = response_schema(config)
+        options: dict[str, Any] = (
+            {"response_format": response_format(schema, "answer")} if schema else {}
+        )
+        if cap := run_cap(config):
+            prompt_tokens = sum(len(str(m.content)) for m in messages) // CHARS_PER_TOKEN
+            allowed, why = answer_allowance(
+                cap, state.get("usage"), tier, prompt_tokens, tier.max_tokens
             )
+            if not allowed:
+                return {
+                    "attempts": attempts,
+                    "answer": None,
+                    "error": ErrorInfo(kind="over_budget", detail=why),
+                }
+            options["max_tokens"] = allowed
+        try:
             reply = await self.models[name].ainvoke(
                 messages, config=call_config, affinity_key=thread, **options
             )

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from interlock.agent import Agent
 from interlock.config import Settings
+from interlock.server.auth import AccessControl
+from interlock.server.backpressure import InFlightRuns
 from interlock.server.errors import install_error_handlers
+from interlock.server.keys import ApiKeyStore
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
 from interlock.server.routes import health as health_routes
 from interlock.server.routes import knowledge as knowledge_routes
 from interlock.server.routes import openai_compat
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -34,6 +41,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = agent is None
         app.state.agent = agent or await Agent.from_settings(settings)
+        if settings.auth == "api_keys":
+            keys = ApiKeyStore(app.state.agent.redis, settings.redis_prefix)
+            app.state.access = AccessControl(keys, settings)
+        else:
+            log.warning("INTERLOCK_AUTH=off: no API keys, callers name their tenant (dev only)")
         if ingest_sample:
             await app.state.agent.ensure_sample_knowledge()
         try:
@@ -49,6 +61,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Middleware added last runs first: CORS answers preflights before anything else.
+    app.add_middleware(InFlightRuns, max_runs=settings.max_inflight_runs)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
@@ -56,6 +70,14 @@ def create_app(
             "/v1/knowledge/": (settings.max_ingest_body_bytes, "INTERLOCK_MAX_INGEST_BODY_BYTES")
         },
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["retry-after", "x-interlock-trace-id"],
+        )
     app.include_router(health_routes.router)
     app.include_router(agent_routes.router)
     app.include_router(knowledge_routes.router)

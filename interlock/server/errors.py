@@ -26,9 +26,13 @@ def error_body(kind: str, reason: str, **extra: object) -> dict[str, object]:
 
 async def _interlock_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InterlockError)
-    headers = {"Retry-After": "5"} if isinstance(exc, ServiceUnavailable) else None
+    retry_after = getattr(exc, "retry_after_s", 5 if isinstance(exc, ServiceUnavailable) else None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    extra = {"retry_after_s": retry_after} if retry_after is not None else {}
     return JSONResponse(
-        error_body(type(exc).__name__, exc.reason), status_code=exc.status, headers=headers
+        error_body(type(exc).__name__, exc.reason, **extra),
+        status_code=exc.status,
+        headers=headers,
     )
 
 

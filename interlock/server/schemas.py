@@ -18,12 +18,13 @@ class InvokeRequest(BaseModel):
         None, description="Continue this conversation; omit to start a new one."
     )
     user_id: str = Field("anonymous", max_length=128, description="Whose long-term memory to use.")
-    tenant: str = Field(
-        "default",
+    tenant: str | None = Field(
+        None,
         min_length=1,
         max_length=128,
         pattern=r"^[\w.\-]+$",
-        description="Whose knowledge base to search (the one /v1/knowledge wrote to).",
+        description="Whose knowledge base to search; with API keys it is the key's tenant "
+        "(naming another is 403); with auth off, `default` unless given.",
     )
     no_cache: bool = Field(False, description="Neither read nor write the response caches.")
     cache_ttl_s: int | None = Field(

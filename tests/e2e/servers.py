@@ -20,7 +20,13 @@ class ServerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "INTERLOCK_PORT": str(self.port)}
+        # Auth off unless a test asks for keys (tests/e2e/test_auth.py does).
+        self.env = {
+            **os.environ,
+            "INTERLOCK_AUTH": "off",
+            **env,
+            "INTERLOCK_PORT": str(self.port),
+        }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from interlock.agent import Agent, AgentEvent
-from interlock.errors import InterlockError
+from interlock.server.auth import Principal, require, settle
+from interlock.server.disconnect import EventStreamResponse, run_for_client, stream_for_client
 from interlock.server.schemas import InvokeRequest, InvokeResponse, Message, ThreadResponse
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
-
-class RequestTimeout(InterlockError):
-    status = 504
+Runner = Annotated[Principal, Depends(require("runs"))]
+Reader = Annotated[Principal, Depends(require("threads"))]
 
 
 def _agent(request: Request) -> Agent:
@@ -26,25 +27,24 @@ def _agent(request: Request) -> Agent:
 
 
 @router.post("/agent/invoke", response_model=InvokeResponse)
-async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
+async def invoke(body: InvokeRequest, request: Request, caller: Runner) -> InvokeResponse:
     """Run the agent graph on one question and return the answer with its metadata."""
     agent = _agent(request)
-    timeout = agent.settings.request_timeout_s
-    try:
-        result = await asyncio.wait_for(
-            agent.ask(
-                body.question,
-                thread_id=body.thread_id,
-                user_id=body.user_id,
-                tenant=body.tenant,
-                cache=body.cache(),
-                limits=body.limits(),
-                response_schema=body.response_schema,
-            ),
-            timeout=timeout,
-        )
-    except TimeoutError:
-        raise RequestTimeout(f"the run took longer than {timeout:.0f}s") from None
+    result = await run_for_client(
+        request,
+        agent.ask(
+            body.question,
+            thread_id=body.thread_id,
+            user_id=caller.user_for(body.user_id),
+            tenant=caller.tenant_for(body.tenant),
+            cache=body.cache(),
+            limits=body.limits(),
+            response_schema=body.response_schema,
+            cap=caller.cap,
+        ),
+        agent.settings.request_timeout_s,
+    )
+    await settle(request, caller, result.usage)
     return InvokeResponse(**result.to_dict())
 
 
@@ -73,24 +73,27 @@ starts, as plain 4xx responses. Closing the connection cancels the run.
     description=STREAM_DOC,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
+async def stream(body: InvokeRequest, request: Request, caller: Runner) -> StreamingResponse:
     """Run the agent graph and stream node updates, answer tokens and the final result."""
     agent = _agent(request)
     events = await agent.stream(
         body.question,
         thread_id=body.thread_id,
         user_id=body.user_id,
-        tenant=body.tenant,
+        tenant=caller.tenant_for(body.tenant),
         cache=body.cache(),
         limits=body.limits(),
         response_schema=body.response_schema,
+        cap=caller.cap,
     )
     timeout = agent.settings.request_timeout_s
 
     async def body_iter() -> AsyncIterator[str]:
         try:
             async with asyncio.timeout(timeout):
-                async for event in events:
+                async for event in stream_for_client(request, events):
+                    if event.kind == "result":
+                        await settle(request, caller, event.data.get("usage"))
                     yield sse(event)
         except TimeoutError:
             late = AgentEvent(
@@ -98,27 +101,27 @@ async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
             )
             yield sse(late)
 
-    return StreamingResponse(
-        body_iter(),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    return EventStreamResponse(
+        body_iter(), headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
     )
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadResponse)
-async def get_thread(thread_id: str, request: Request) -> ThreadResponse:
+async def get_thread(thread_id: str, request: Request, caller: Reader) -> ThreadResponse:
     """A conversation's messages, oldest first (404 if the thread does not exist)."""
     messages = await _agent(request).messages(thread_id)
     return ThreadResponse(thread_id=thread_id, messages=[Message(**m) for m in messages])
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
-async def delete_thread(thread_id: str, request: Request) -> None:
+async def delete_thread(thread_id: str, request: Request, caller: Reader) -> None:
     """Delete a conversation (404 if it does not exist)."""
     await _agent(request).delete_thread(thread_id)
 
 
 @router.delete("/users/{user_id}")
-async def forget_user(user_id: str, request: Request) -> dict[str, int]:
+async def forget_user(
+    user_id: str, request: Request, caller: Annotated[Principal, Depends(require("users"))]
+) -> dict[str, int]:
     """A data-removal request: delete every thread and long-term memory of the user."""
-    return await _agent(request).forget_user(user_id)
+    return await _agent(request).forget_user(caller.user_for(user_id))

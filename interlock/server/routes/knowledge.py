@@ -13,15 +13,16 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from interlock.agent import Agent
 from interlock.errors import InvalidInput
 from interlock.memory.knowledge import SourceDocument
 from interlock.memory.loaders import SUFFIXES, format_of
+from interlock.server.auth import Principal, require
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 
@@ -30,7 +31,9 @@ class SourceNotFound(InvalidInput):
     status = 404
 
 
-Tenant = Field("default", min_length=1, max_length=128, pattern=r"^[\w.\-]+$")
+# With API keys the tenant is the key's; naming another one is 403 (auth.Principal).
+Tenant = Field(None, min_length=1, max_length=128, pattern=r"^[\w.\-]+$")
+Editor = Annotated[Principal, Depends(require("knowledge"))]
 
 
 class DocumentIn(BaseModel):
@@ -64,7 +67,7 @@ class DocumentIn(BaseModel):
 
 
 class IngestRequest(BaseModel):
-    tenant: str = Tenant
+    tenant: str | None = Tenant
     documents: list[DocumentIn] = Field(default_factory=list, max_length=1000)
     remove: list[str] = Field(
         default_factory=list, max_length=10_000, description="Sources to delete."
@@ -102,11 +105,11 @@ def _agent(request: Request) -> Agent:
 
 
 @router.post("/documents", response_model=IngestResponse)
-async def ingest(body: IngestRequest, request: Request) -> IngestResponse:
+async def ingest(body: IngestRequest, request: Request, caller: Editor) -> IngestResponse:
     """Add or replace documents and remove others, in one tenant's knowledge base."""
     documents = [SourceDocument(d.source, d.data(), tuple(d.tags)) for d in body.documents]
     report = await _agent(request).ingest_documents(
-        documents, tenant=body.tenant, remove=body.remove
+        documents, tenant=caller.tenant_for(body.tenant), remove=body.remove
     )
     fields: dict[str, Any] = asdict(report)
     fields.pop("removed_chunk_ids")
@@ -116,19 +119,25 @@ async def ingest(body: IngestRequest, request: Request) -> IngestResponse:
 @router.get("/sources")
 async def sources(
     request: Request,
-    tenant: str = Query("default", min_length=1, max_length=128),
+    caller: Editor,
+    tenant: str | None = Query(None, min_length=1, max_length=128),
     prefix: str = Query("", max_length=512),
 ) -> dict[str, str]:
     """Every ingested source of the tenant (optionally under a prefix) → its SHA-256."""
-    return await _agent(request).components.knowledge.sources(tenant, prefix=prefix)
+    knowledge = _agent(request).components.knowledge
+    return await knowledge.sources(caller.tenant_for(tenant), prefix=prefix)
 
 
 @router.delete("/sources/{source:path}", status_code=204)
 async def delete_source(
-    source: str, request: Request, tenant: str = Query("default", min_length=1, max_length=128)
+    source: str,
+    request: Request,
+    caller: Editor,
+    tenant: str | None = Query(None, min_length=1, max_length=128),
 ) -> None:
     """Remove one document and its chunks (404 if the tenant has no such source)."""
     agent = _agent(request)
+    tenant = caller.tenant_for(tenant)
     if source not in await agent.components.knowledge.sources(tenant, prefix=source):
         raise SourceNotFound(f"no document {source!r} in tenant {tenant!r}")
     await agent.ingest_documents([], tenant=tenant, remove=[source])

@@ -23,15 +23,17 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.agent import Agent, AgentResult, validate_question
 from interlock.errors import InterlockError, InvalidInput
 from interlock.graphs.agent import GRAPH_NAME
+from interlock.server.auth import Principal, principal, require, settle
+from interlock.server.disconnect import EventStreamResponse, run_for_client, stream_for_client
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -73,8 +75,9 @@ def text_of(message: ChatMessage) -> str:
     return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
 
-def conversation_key(prefix: str, messages: Sequence[tuple[str, str]]) -> str:
-    material = json.dumps(list(messages), ensure_ascii=False).encode()
+def conversation_key(prefix: str, tenant: str, messages: Sequence[tuple[str, str]]) -> str:
+    """Per tenant: the same messages from another tenant must not continue this thread."""
+    material = json.dumps([tenant, *messages], ensure_ascii=False).encode()
     return f"{prefix}:openai:conversation:{hashlib.sha256(material).hexdigest()}"
 
 
@@ -88,7 +91,7 @@ def _agent(request: Request) -> Agent:
 
 
 @router.get("/models")
-async def list_models() -> dict[str, Any]:
+async def list_models(caller: Annotated[Principal, Depends(principal)]) -> dict[str, Any]:
     """The agents this server exposes as OpenAI models."""
     return {
         "object": "list",
@@ -111,18 +114,30 @@ def _validate(agent: Agent, body: ChatCompletionRequest) -> list[tuple[str, str]
 
 
 async def _run(
-    agent: Agent, body: ChatCompletionRequest, turns: list[tuple[str, str]], request: Request
+    agent: Agent,
+    body: ChatCompletionRequest,
+    turns: list[tuple[str, str]],
+    request: Request,
+    caller: Principal,
 ) -> AgentResult:
     prefix = agent.settings.redis_prefix
+    tenant = caller.tenant_for(None)
     thread_id = request.headers.get("x-interlock-thread-id")
     if thread_id is None and len(turns) > 1:
-        known = await agent.redis.get(conversation_key(prefix, turns[:-1]))
+        known = await agent.redis.get(conversation_key(prefix, tenant, turns[:-1]))
         thread_id = known.decode() if isinstance(known, bytes) else known
-    result = await agent.ask(turns[-1][1], thread_id=thread_id, user_id=body.user or "anonymous")
+    result = await agent.ask(
+        turns[-1][1],
+        thread_id=thread_id,
+        user_id=caller.user_for(body.user or "anonymous"),
+        tenant=tenant,
+        cap=caller.cap,
+    )
+    await settle(request, caller, result.usage)
     # The client will resend this conversation with our answer: map it to the thread.
     answered = [*turns, ("assistant", result.answer)]
     ttl = agent.settings.thread_ttl_s or CONVERSATION_TTL_S
-    await agent.redis.set(conversation_key(prefix, answered), result.thread_id, ex=ttl)
+    await agent.redis.set(conversation_key(prefix, tenant, answered), result.thread_id, ex=ttl)
     return result
 
 
@@ -148,14 +163,18 @@ def _interlock_fields(result: AgentResult) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request
+    body: ChatCompletionRequest,
+    request: Request,
+    caller: Annotated[Principal, Depends(require("runs"))],
 ) -> dict[str, Any] | StreamingResponse:
     """Answer the last user message; continues the conversation the messages belong to."""
     agent = _agent(request)
     created = int(time.time())
     turns = _validate(agent, body)
     if not body.stream:
-        result = await _run(agent, body, turns, request)
+        result = await run_for_client(
+            request, _run(agent, body, turns, request, caller), agent.settings.request_timeout_s
+        )
         return {
             "id": f"chatcmpl-{result.run_id}",
             "object": "chat.completion",
@@ -185,7 +204,7 @@ async def chat_completions(
         chunk_id = f"chatcmpl-{time.monotonic_ns()}"
         yield chunk({"role": "assistant", "content": ""}, None)
         try:
-            result = await _run(agent, body, turns, request)
+            result = await _run(agent, body, turns, request, caller)
         except InterlockError as exc:
             error = {"error": {"message": exc.reason, "type": type(exc).__name__}}
             yield f"data: {json.dumps(error)}\n\n"
@@ -199,4 +218,4 @@ async def chat_completions(
             yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return EventStreamResponse(stream_for_client(request, events()))
