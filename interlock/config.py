@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     request_timeout_s: float = Field(120.0, gt=0)
+    auth: Literal["api_keys", "off"] = "api_keys"
+    max_inflight_runs: int = Field(256, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- data -------------------------------------------------------------------
     data_dir: Path = Field(
@@ -185,6 +188,7 @@ class Settings(BaseSettings):
         "large_model_urls",
         "small_model_weights",
         "large_model_weights",
+        "cors_origins",
         mode="before",
     )
     @classmethod
