@@ -13,4 +13,16 @@ if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
     find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
 fi
 
+# With several workers, uvicorn restarts a worker that fails to start, forever:
+# a bad setting would leave a container that runs but never becomes ready. Check
+# the settings once here (~2 s), so it exits at once naming the bad variable.
+if [ "${1:-}" = "uvicorn" ]; then
+    python -c 'import sys
+from interlock.config import ConfigError, Settings
+try:
+    Settings.load()
+except ConfigError as exc:
+    sys.exit(str(exc))'
+fi
+
 exec "$@"

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,24 @@ def test_entrypoint_empties_the_multiprocess_dir(tmp_path: Path) -> None:
         check=True,
     )
     assert done.stdout == "" and metrics.is_dir()
+
+
+def test_entrypoint_stops_on_a_bad_setting_before_uvicorn(tmp_path: Path) -> None:
+    """uvicorn would restart failing workers forever; the container must exit instead."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        f"{ENV_PREFIX}MAX_QUESTION_CHARS": "0",
+    }
+    done = subprocess.run(
+        ["sh", str(DEPLOY / "docker-entrypoint.sh"), "uvicorn", "--version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "uvicorn" not in done.stdout.lower(), done.stdout
+    assert f"{ENV_PREFIX}MAX_QUESTION_CHARS" in done.stderr
 
 
 def test_api_pod_is_non_root_read_only_with_writable_tmp_and_metrics_dir() -> None:
