@@ -1,4 +1,8 @@
-"""The FastAPI application: one Agent per process, created in the lifespan."""
+"""The FastAPI application: one Agent per process, created in the lifespan.
+
+The app also owns the process's ``Metrics`` and hands them to the Agent, so
+every run the Agent makes — whichever route asked for it — is counted.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ from fastapi import FastAPI
 
 from interlock.agent import Agent
 from interlock.config import Settings
+from interlock.metrics import Metrics
 from interlock.server.errors import install_error_handlers
+from interlock.server.http_metrics import HTTPMetrics
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
 from interlock.server.routes import health as health_routes
 from interlock.server.routes import knowledge as knowledge_routes
+from interlock.server.routes import metrics as metrics_routes
 from interlock.server.routes import openai_compat
 
 
@@ -29,11 +36,14 @@ def create_app(
     start, so a first ``make run`` can answer questions with citations.
     """
     settings = settings or (agent.settings if agent else Settings.load())
+    metrics = (agent.metrics if agent else None) or Metrics.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = agent is None
         app.state.agent = agent or await Agent.from_settings(settings)
+        app.state.agent.metrics = metrics
+        metrics.watch_pool(app.state.agent.components.tiers)
         if ingest_sample:
             await app.state.agent.ensure_sample_knowledge()
         try:
@@ -48,6 +58,7 @@ def create_app(
         summary="An LLM agent endpoint: guarded, routed, checked and remembered.",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,
@@ -56,8 +67,11 @@ def create_app(
             "/v1/knowledge/": (settings.max_ingest_body_bytes, "INTERLOCK_MAX_INGEST_BODY_BYTES")
         },
     )
+    # Added last, so outermost: it also counts what the body limit refuses.
+    app.add_middleware(HTTPMetrics, metrics=metrics, routes=app.routes)
     app.include_router(health_routes.router)
     app.include_router(agent_routes.router)
     app.include_router(knowledge_routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(metrics_routes.router)
     return app
