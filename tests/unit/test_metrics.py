@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -275,6 +275,22 @@ def http_app(metrics: Metrics) -> FastAPI:
 
         return StreamingResponse(body())
 
+    # A router included (after the middleware) under a prefix of its own and one more,
+    # and a mounted sub-application.
+    router = APIRouter(prefix="/inner")
+
+    @router.post("/runs/{run_id}")
+    async def run(run_id: str) -> dict[str, str]:
+        return {"run": run_id}
+
+    app.include_router(router, prefix="/api")
+    sub = FastAPI()
+
+    @sub.get("/things/{thing}")
+    async def thing(thing: str) -> dict[str, str]:
+        return {"thing": thing}
+
+    app.mount("/sub", sub)
     return app
 
 
@@ -290,6 +306,9 @@ async def test_http_requests_are_labelled_by_route_template() -> None:
         assert (await client.get("/boom")).status_code == 500
         assert (await client.request("BREW", "/items/x")).status_code == 405
         assert (await client.get("/stream")).text == "ab"
+        assert (await client.post("/api/inner/runs/run-77")).status_code == 200
+        assert (await client.post("/api/inner/runs/run-78", content=b"y" * 500)).status_code == 413
+        assert (await client.get("/sub/things/thing-5")).status_code == 200
     requests = "interlock_http_requests_total"
     assert value(metrics, requests, method="GET", route="/items/{item_id}", status="200") == 3
     # Refused by the body limit before routing: still under its template.
@@ -302,8 +321,13 @@ async def test_http_requests_are_labelled_by_route_template() -> None:
     # A stream is timed to its last byte.
     assert value(metrics, f"{duration}_sum", method="GET", route="/stream") >= 0.1  # type: ignore[operator]
     assert value(metrics, "interlock_http_requests_in_flight") == 0
+    runs = {"method": "POST", "route": "/api/inner/runs/{run_id}"}
+    assert value(metrics, requests, status="200", **runs) == 1
+    assert value(metrics, requests, status="413", **runs) == 1
+    assert value(metrics, requests, method="GET", route="/sub/things/{thing}", status="200") == 1
     text = metrics.render()[0].decode()
-    assert "thread-9f3e" not in text and "abc" not in text
+    for raw in ("thread-9f3e", "abc", "run-77", "run-78", "thing-5"):
+        assert raw not in text
 
 
 MULTIPROCESS_WORKER = textwrap.dedent(
