@@ -313,7 +313,8 @@ class Metrics:
         )
         self.route_decisions = Counter(
             "interlock_route_decisions",
-            "Route decisions by tier, request kind and whether the route was degraded.",
+            "Router decisions by tier, request kind and whether the route was degraded "
+            "(a fallback's escalation is in interlock_fallbacks_total).",
             ("tier", "kind", "degraded"),
             registry=r,
         )
@@ -419,17 +420,28 @@ class Metrics:
         except Exception:
             self._failed("run")
         if result is not None:
-            self.observe_result(result, graph=graph)
+            routed = timer.first_route if timer is not None else None
+            self.observe_result(result, graph=graph, route=routed)
         if timer is not None:
             self.observe_timer(timer, graph=graph)
         if self._mirror is not None:
             self.sync_pool()
 
-    def observe_result(self, result: AgentResult, *, graph: str = "interlock-agent") -> None:
-        """Count a finished run and what it decided: outcome, route, guards, check, fallbacks."""
+    def observe_result(
+        self,
+        result: AgentResult,
+        *,
+        graph: str = "interlock-agent",
+        route: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Count a finished run and what it decided: outcome, route, guards, check, fallbacks.
+
+        ``route`` is the router's own decision when known (``NodeTimer.first_route``);
+        ``result.route`` is the last one, which an escalation may have changed.
+        """
         try:
             self.runs.labels(graph, "refused" if result.refused else "ok").inc()
-            route = result.route
+            route = route or result.route
             if route:
                 kind = str((result.plan or {}).get("kind") or "none")
                 self.route_decisions.labels(
@@ -512,9 +524,10 @@ class Metrics:
     async def arender(self, accept: str | None = None) -> tuple[bytes, str]:
         """``render`` for the event loop.
 
-        One process: in the loop, because the pool collector reads breakers that the
-        loop mutates, and it takes about a millisecond (see the benchmark). Multiprocess:
-        the pool is copied in the loop, then the files are read and merged in a thread.
+        One process: in the loop, as prometheus_client's own ASGI app does, because the
+        pool collector reads breakers that the loop mutates; it is CPU only, a few
+        milliseconds (benchmarks/results/metrics_overhead.json). Multiprocess: the pool
+        is copied in the loop, then the files are read and merged in a thread.
         """
         if self.multiprocess_dir is None:
             return self.render(accept)

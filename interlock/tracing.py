@@ -40,7 +40,11 @@ class ModelCall(TypedDict):
 
 class NodeTimer(BaseCallbackHandler):
     """Wall time spent in each graph node (summed over fan-out branches and retries),
-    and the run's model calls and cache lookups."""
+    and the run's model calls, cache lookups and the router's decision.
+
+    The router's decision is the first ``route`` a node returns: the final state
+    holds the last one, which a fallback may have changed (its reason says so).
+    """
 
     run_inline = True  # called in the node's own task: timing stays exact under asyncio
 
@@ -50,6 +54,7 @@ class NodeTimer(BaseCallbackHandler):
         self.order: list[str] = []
         self.model_calls: list[ModelCall] = []
         self.cache_lookups: list[tuple[str, str]] = []  # (cache, "hit" | "miss")
+        self.first_route: dict[str, Any] | None = None
 
     def on_chain_start(
         self,
@@ -73,6 +78,10 @@ class NodeTimer(BaseCallbackHandler):
                 self.order.append(node)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if self.first_route is None and run_id in self._started and isinstance(outputs, dict):
+            route = outputs.get("route")
+            if isinstance(route, dict):
+                self.first_route = route
         self._finish(run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

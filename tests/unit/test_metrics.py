@@ -23,7 +23,7 @@ from interlock.models.breaker import BreakerPolicy
 from interlock.models.tier import ModelTier
 from interlock.server.http_metrics import HTTPMetrics
 from interlock.server.limits import BodySizeLimit
-from interlock.tracing import ModelCall, NodeTimer
+from interlock.tracing import CACHE_EVENT, ModelCall, NodeTimer, emit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +83,53 @@ def test_observe_result_counts_what_the_run_decided() -> None:
     assert value(metrics, "interlock_check_verdicts_total", verdict="fail") == 1
     for path in ("escalate", "honest", "give_up", "other"):
         assert value(metrics, "interlock_fallbacks_total", path=path) == 1, path
+
+
+def test_the_router_decision_counts_not_the_escalated_route() -> None:
+    metrics = Metrics()
+    timer = NodeTimer()
+    timer.first_route = {"tier": "small", "score": 0.2, "reason": "difficulty"}
+    tracker = RunTracker(metrics, "g", timer)
+    tracker.finish(result())  # its route: large, after the escalation
+    tracker.close()
+    decisions = "interlock_route_decisions_total"
+    assert value(metrics, decisions, tier="small", kind="lookup", degraded="false") == 1
+    assert value(metrics, decisions, tier="large", kind="lookup", degraded="true") is None
+
+
+async def test_the_timer_keeps_the_first_route_and_the_cache_events_of_a_graph_run() -> None:
+    from typing import TypedDict
+
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict, total=False):
+        route: dict[str, Any]
+
+    async def cache(state: State, config: RunnableConfig) -> State:
+        await emit(CACHE_EVENT, {"exact": "miss", "semantic": "hit"}, config)
+        return {}
+
+    def route(state: State) -> State:
+        return {"route": {"tier": "small"}}
+
+    def fallback(state: State) -> State:
+        return {"route": {"tier": "large"}}
+
+    graph = StateGraph(State)
+    for name, node in (("cache", cache), ("route", route), ("fallback", fallback)):
+        graph.add_node(name, node)
+    graph.add_edge(START, "cache")
+    graph.add_edge("cache", "route")
+    graph.add_edge("route", "fallback")
+    graph.add_edge("fallback", END)
+    timer = NodeTimer()
+    final = await graph.compile().ainvoke({}, config={"callbacks": [timer]})
+    assert final["route"] == {"tier": "large"}
+    assert timer.first_route == {"tier": "small"}
+    assert timer.cache_lookups == [("exact", "miss"), ("semantic", "hit")]
+    assert list(timer.report()) == ["cache", "route", "fallback"]
+    await emit(CACHE_EVENT, {"exact": "hit"}, None)  # outside a run: nobody to tell, no error
 
 
 def test_a_refused_run_counts_the_refusal_and_no_check_verdict() -> None:
