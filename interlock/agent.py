@@ -43,6 +43,7 @@ from interlock.memory.knowledge import IngestReport, KnowledgeBase, OnProgress, 
 from interlock.memory.longterm import LanceDBStore
 from interlock.memory.response_cache import CacheControl, ResponseCache
 from interlock.memory.semantic_cache import SemanticCache
+from interlock.metrics import Metrics, RunTracker
 from interlock.models.breaker import BreakerPolicy
 from interlock.models.router import HeuristicClassifier
 from interlock.models.structured import validate_schema
@@ -193,12 +194,14 @@ class Agent:
         components: AgentComponents,
         checkpointer: RedisCheckpointSaver,
         redis_client: aioredis.Redis,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.components = components
         self.checkpointer = checkpointer
         self.redis = redis_client
+        self.metrics = metrics  # every run is recorded here when set (the server sets it)
 
     @classmethod
     async def from_settings(
@@ -371,11 +374,14 @@ class Agent:
         run = await self._prepare(
             question, thread_id, user_id, tenant, cache, limits, response_schema, cap
         )
+        tracker = RunTracker(self.metrics, run.config.get("run_name"), run.timer)
         try:
             state = await self.graph.ainvoke(run.input, config=run.config)
+            return tracker.finish(self._result(run, state))
         except REDIS_ERRORS as exc:
             raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
-        return self._result(run, state)
+        finally:
+            tracker.close()
 
     async def stream(
         self,
@@ -408,6 +414,7 @@ class Agent:
         yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.input["run_id"]})
         attempt = 1
         draft = GuardedStream(self.components.output_policy)
+        tracker = RunTracker(self.metrics, run.config.get("run_name"), run.timer)
         try:
             async for item in self.graph.astream(
                 run.input, config=run.config, stream_mode=["updates", "messages"]
@@ -431,7 +438,7 @@ class Agent:
                             attempt += 1
                             draft = GuardedStream(self.components.output_policy)
             snapshot = await self.graph.aget_state(run.config)
-            result = self._result(run, dict(snapshot.values))
+            result = tracker.finish(self._result(run, dict(snapshot.values)))
         except REDIS_ERRORS as exc:
             error: InterlockError = ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}")
             yield AgentEvent("error", {"status": error.status, "error": error.reason})
@@ -439,6 +446,8 @@ class Agent:
         except InterlockError as exc:
             yield AgentEvent("error", {"status": exc.status, "error": exc.reason})
             return
+        finally:
+            tracker.close()
         yield AgentEvent("result", result.to_dict())
 
     async def thread_exists(self, thread_id: str) -> bool:

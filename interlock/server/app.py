@@ -1,4 +1,8 @@
-"""The FastAPI application: one Agent per process, created in the lifespan."""
+"""The FastAPI application: one Agent per process, created in the lifespan.
+
+The app also owns the process's ``Metrics`` and hands them to the Agent, so
+every run the Agent makes — whichever route asked for it — is counted.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from interlock.agent import Agent
 from interlock.config import Settings
+from interlock.metrics import Metrics
 from interlock.server.auth import AccessControl
 from interlock.server.backpressure import InFlightRuns
 from interlock.server.errors import install_error_handlers
+from interlock.server.http_metrics import HTTPMetrics
 from interlock.server.keys import ApiKeyStore
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
 from interlock.server.routes import health as health_routes
 from interlock.server.routes import knowledge as knowledge_routes
+from interlock.server.routes import metrics as metrics_routes
 from interlock.server.routes import openai_compat
 
 log = logging.getLogger(__name__)
@@ -36,11 +43,14 @@ def create_app(
     start, so a first ``make run`` can answer questions with citations.
     """
     settings = settings or (agent.settings if agent else Settings.load())
+    metrics = (agent.metrics if agent else None) or Metrics.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = agent is None
         app.state.agent = agent or await Agent.from_settings(settings)
+        app.state.agent.metrics = metrics
+        metrics.watch_pool(app.state.agent.components.tiers)
         if settings.auth == "api_keys":
             keys = ApiKeyStore(app.state.agent.redis, settings.redis_prefix)
             app.state.access = AccessControl(keys, settings)
@@ -60,6 +70,7 @@ def create_app(
         summary="An LLM agent endpoint: guarded, routed, checked and remembered.",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     # Middleware added last runs first: CORS answers preflights before anything else.
     app.add_middleware(InFlightRuns, max_runs=settings.max_inflight_runs)
@@ -70,6 +81,8 @@ def create_app(
             "/v1/knowledge/": (settings.max_ingest_body_bytes, "INTERLOCK_MAX_INGEST_BODY_BYTES")
         },
     )
+    # Outside the limits, so it also counts what the body limit and backpressure refuse.
+    app.add_middleware(HTTPMetrics, metrics=metrics, routes=app.routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,4 +95,5 @@ def create_app(
     app.include_router(agent_routes.router)
     app.include_router(knowledge_routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(metrics_routes.router)
     return app
