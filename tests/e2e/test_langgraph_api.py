@@ -333,6 +333,8 @@ def test_bad_requests_get_404_422_409_501_with_reasons(server: str) -> None:
         "background runs are not supported",
         lambda: client.runs.create(tid, "agent", input=QUESTION),
     )
+    refused(501, "runs are not stored", lambda: client.runs.join(tid, str(uuid.uuid4())))
+    refused(501, "runs are not stored", lambda: client.runs.list(tid))
     refused(
         501,
         "multitask_strategy 'enqueue'",
