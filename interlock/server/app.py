@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from interlock.agent import Agent
 from interlock.config import Settings
 from interlock.metrics import Metrics
+from interlock.server import langgraph_api
 from interlock.server.auth import AccessControl
 from interlock.server.backpressure import InFlightRuns
 from interlock.server.errors import install_error_handlers
@@ -96,4 +97,5 @@ def create_app(
     app.include_router(knowledge_routes.router)
     app.include_router(openai_compat.router)
     app.include_router(metrics_routes.router)
+    app.include_router(langgraph_api.build_router(settings))
     return app

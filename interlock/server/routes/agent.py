@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from interlock.agent import Agent, AgentEvent
@@ -17,8 +17,12 @@ from interlock.server.schemas import InvokeRequest, InvokeResponse, Message, Thr
 
 router = APIRouter(prefix="/v1", tags=["agent"])
 
-Runner = Annotated[Principal, Depends(require("runs"))]
-Reader = Annotated[Principal, Depends(require("threads"))]
+RunsCaller = Annotated[Principal, Depends(require("runs"))]
+ThreadsCaller = Annotated[Principal, Depends(require("threads"))]
+# With authentication off, which tenant's thread to read; a key's tenant otherwise.
+TenantParam = Annotated[
+    str | None, Query(description="The thread's tenant (only when authentication is off).")
+]
 
 
 def _agent(request: Request) -> Agent:
@@ -27,7 +31,7 @@ def _agent(request: Request) -> Agent:
 
 
 @router.post("/agent/invoke", response_model=InvokeResponse)
-async def invoke(body: InvokeRequest, request: Request, caller: Runner) -> InvokeResponse:
+async def invoke(body: InvokeRequest, request: Request, caller: RunsCaller) -> InvokeResponse:
     """Run the agent graph on one question and return the answer with its metadata."""
     agent = _agent(request)
     result = await run_for_client(
@@ -73,7 +77,7 @@ starts, as plain 4xx responses. Closing the connection cancels the run.
     description=STREAM_DOC,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(body: InvokeRequest, request: Request, caller: Runner) -> StreamingResponse:
+async def stream(body: InvokeRequest, request: Request, caller: RunsCaller) -> StreamingResponse:
     """Run the agent graph and stream node updates, answer tokens and the final result."""
     agent = _agent(request)
     events = await agent.stream(
@@ -107,16 +111,20 @@ async def stream(body: InvokeRequest, request: Request, caller: Runner) -> Strea
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadResponse)
-async def get_thread(thread_id: str, request: Request, caller: Reader) -> ThreadResponse:
+async def get_thread(
+    thread_id: str, request: Request, caller: ThreadsCaller, tenant: TenantParam = None
+) -> ThreadResponse:
     """A conversation's messages, oldest first (404 if the thread does not exist)."""
-    messages = await _agent(request).messages(thread_id)
+    messages = await _agent(request).messages(thread_id, caller.tenant_for(tenant))
     return ThreadResponse(thread_id=thread_id, messages=[Message(**m) for m in messages])
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
-async def delete_thread(thread_id: str, request: Request, caller: Reader) -> None:
+async def delete_thread(
+    thread_id: str, request: Request, caller: ThreadsCaller, tenant: TenantParam = None
+) -> None:
     """Delete a conversation (404 if it does not exist)."""
-    await _agent(request).delete_thread(thread_id)
+    await _agent(request).delete_thread(thread_id, caller.tenant_for(tenant))
 
 
 @router.delete("/users/{user_id}")
