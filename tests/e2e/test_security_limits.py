@@ -49,6 +49,8 @@ def shared_env(
         "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
         "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
         "INTERLOCK_SEMANTIC_CACHE_THRESHOLD": "0",
+        # Short answers: these tests are about admission, not about what is said.
+        "INTERLOCK_MAX_ANSWER_TOKENS": "48",
         **PRICED,
     }
     client = redis.Redis.from_url(redis_url)
