@@ -91,7 +91,7 @@ def load_dataset(path: Path | str) -> list[EvalItem]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path}:{number}"
+        where = f"{path}, line {number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
