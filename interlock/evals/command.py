@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -149,6 +150,18 @@ async def run_main(settings: Settings, args: argparse.Namespace) -> int:
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(render_html(report), encoding="utf-8")
     print(_summary(report["aggregate"]))
+    from interlock.evals.langfuse_run import record_run
+
+    url = await asyncio.to_thread(
+        record_run,
+        items,
+        rows,
+        dataset_name=f"interlock-{args.dataset.stem}",
+        run_name=f"{args.graph}-{started_at}",
+        dataset_sha256=report["dataset"]["sha256"],
+    )
+    if url:
+        print(f"Langfuse dataset run: {url}")
     return 0
 
 
@@ -161,8 +174,6 @@ def eval_main(settings: Settings, args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"interlock: error: {exc}", file=sys.stderr)
         return 2
-    import asyncio
-
     from interlock.embedded.stack import EmbeddedStack
 
     with EmbeddedStack(settings) as live:

@@ -247,3 +247,33 @@ def test_bundled_dataset_covers_every_kind_and_names_real_sources() -> None:
         if "single" in item.tags:  # the fact is stated in at least one named source
             texts = [(corpus / s).read_text().lower() for s in item.expected_sources]
             assert any(item.expected_answer.lower() in t for t in texts), item.id
+
+
+def test_cli_eval_run_rejects_bad_dataset_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from interlock.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "expected_answer": "a"}\n{"question": 3}\n')
+    assert main(["eval", "run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "'question'" in err
+
+
+def test_cli_eval_compare_exit_codes(tmp_path: Path) -> None:
+    from interlock.cli import main
+
+    base = _report(_rows())
+    worse_rows = _rows()
+    for row in worse_rows:
+        row["semantic_similarity"] = 0.1
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(base))
+    b.write_text(json.dumps(_report(worse_rows)))
+    assert main(["eval", "compare", str(a), str(a)]) == 0
+    assert main(["eval", "compare", str(a), str(b)]) == 1
+    assert (
+        main(["eval", "compare", str(a), str(b), "--max-regression", "semantic_similarity=1"]) == 0
+    )
+    assert main(["eval", "compare", str(a), str(tmp_path / "nope.json")]) == 2
