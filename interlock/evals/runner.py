@@ -143,6 +143,9 @@ async def run_item(agent: Agent, item: EvalItem, options: RunOptions) -> dict[st
         )
     except InterlockError as exc:
         return error_row(item, exc, (time.perf_counter() - began) * 1000)
+    except Exception as exc:  # one broken item must not lose the other hundred's results;
+        # it is counted in `errors`, which the regression gate allows none more of.
+        return error_row(item, exc, (time.perf_counter() - began) * 1000)
     latency = (time.perf_counter() - began) * 1000
     retrieved = await retrieved_sources(agent, result.thread_id)
     return score_item(item, result, latency, retrieved)
