@@ -152,14 +152,18 @@ async def run_main(settings: Settings, args: argparse.Namespace) -> int:
     print(_summary(report["aggregate"]))
     from interlock.evals.langfuse_run import record_run
 
-    url = await asyncio.to_thread(
-        record_run,
-        items,
-        rows,
-        dataset_name=f"interlock-{args.dataset.stem}",
-        run_name=f"{args.graph}-{started_at}",
-        dataset_sha256=report["dataset"]["sha256"],
-    )
+    try:
+        url = await asyncio.to_thread(
+            record_run,
+            items,
+            rows,
+            dataset_name=f"interlock-{args.dataset.stem}",
+            run_name=f"{args.graph}-{started_at}",
+            dataset_sha256=report["dataset"]["sha256"],
+        )
+    except Exception as exc:  # the reports are written; an unreachable Langfuse loses only this
+        print(f"warning: Langfuse dataset run not recorded: {exc}", file=sys.stderr)
+        return 0
     if url:
         print(f"Langfuse dataset run: {url}")
     return 0

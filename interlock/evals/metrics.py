@@ -18,8 +18,9 @@ from typing import Any
 PLACES = 4
 _ARTICLES = {"a", "an", "the"}
 # Dotted runs stay one token: "0.75", "127.0.0.1" and "interlock.config" are
-# single facts, and splitting them would let "0" match "0.75".
-_TOKEN = re.compile(r"[a-z0-9_]+(?:[./:-][a-z0-9_]+)*")
+# single facts, and splitting them would let "0" match "0.75". A colon splits,
+# so "127.0.0.1:8000" states both the host and the port.
+_TOKEN = re.compile(r"[a-z0-9_]+(?:[./-][a-z0-9_]+)*")
 
 # The refusal rule. An answer counts as "did not answer" when the run was
 # refused by the input guard, ended on the fallback's honest path, or its text

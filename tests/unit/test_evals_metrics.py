@@ -19,6 +19,7 @@ def test_normalize_drops_case_punctuation_articles_but_keeps_dotted_tokens() -> 
     assert metrics.normalize("The default is 127.0.0.1!") == ["default", "is", "127.0.0.1"]
     assert metrics.normalize("An answer, THE end.") == ["answer", "end"]
     assert metrics.normalize("0.75") != metrics.normalize("0 75")
+    assert metrics.normalize("127.0.0.1:8000") == ["127.0.0.1", "8000"]
 
 
 def test_exact_match_and_contains() -> None:
