@@ -1,4 +1,4 @@
-"""The ``interlock`` command: serve, ask, ingest.
+"""The ``interlock`` command: serve, ask, ingest, eval.
 
 ``serve`` and ``ask`` bring up what is missing (the embedded model server,
 and Redis if none answers) for as long as the command runs, and stop it on
@@ -328,6 +328,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", help="only this tenant's keys")
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once, on every replica")
     revoke.add_argument("key_id")
+    from interlock.evals.command import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
@@ -344,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _router(settings, args)
         if args.command == "keys":
             return asyncio.run(_keys(settings, args))
+        if args.command == "eval":
+            from interlock.evals.command import eval_main
+
+            return eval_main(settings, args)
         from interlock.embedded.stack import EmbeddedStack
 
         with EmbeddedStack(settings) as live:

@@ -1,5 +1,8 @@
-"""Evaluation suite runs (datasets, metrics, runner, reports).
+"""Evaluation suite runs: datasets, metrics, the runner, reports and the regression gate.
 
-Empty in this release: the evaluation issue builds it. Nothing here is
-imported by the request path.
+Modules: ``dataset`` (JSONL items), ``metrics`` (deterministic scores),
+``runner`` (the agent over a dataset), ``judge`` (optional LLM verdicts),
+``report`` and ``html`` (JSON and self-contained HTML), ``compare`` (the
+regression gate), ``command`` (``interlock eval``). Nothing here is imported
+by the request path.
 """
