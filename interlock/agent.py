@@ -9,17 +9,23 @@ serve the same threads.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import anyio
 import redis
 import redis.asyncio as aioredis
+from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from interlock.config import Settings
 from interlock.errors import (
@@ -31,6 +37,7 @@ from interlock.errors import (
     ThreadNotFound,
 )
 from interlock.graphs.agent import GRAPH_NAME, AgentComponents, build_agent_graph
+from interlock.graphs.spec import AGENT_GRAPH_ID
 from interlock.guardrails.groundedness import GroundednessChecker
 from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
 from interlock.guardrails.llm_judge import LLMJudge
@@ -42,6 +49,7 @@ from interlock.memory.knowledge import IngestReport, KnowledgeBase, OnProgress, 
 from interlock.memory.longterm import LanceDBStore
 from interlock.memory.response_cache import CacheControl, ResponseCache
 from interlock.memory.semantic_cache import SemanticCache
+from interlock.memory.threads import RunOutcome, ThreadRegistry
 from interlock.models.breaker import BreakerPolicy
 from interlock.models.router import HeuristicClassifier
 from interlock.models.structured import validate_schema
@@ -54,6 +62,12 @@ from interlock.tracing import NodeTimer, run_config
 THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 SAMPLE_KB = Path(__file__).parent / "data" / "sample_kb"
 REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
+# LangGraph stream modes ``Agent.stream_graph`` serves.
+GRAPH_MODES = frozenset({"values", "updates", "messages"})
+# Metadata key of a streamed answer chunk: the draft (attempt) it belongs to.
+ATTEMPT = "interlock_attempt"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,48 @@ class _Run:
     input: dict[str, Any]
     config: RunnableConfig
     timer: NodeTimer
+
+    @property
+    def run_id(self) -> str:
+        return str(self.input["run_id"])
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    """A started run of the agent graph, streamed in LangGraph's own modes.
+
+    ``chunks`` yields ``(mode, payload)``: ``("values", state)``,
+    ``("updates", {node: update})``, ``("messages", (message, metadata))``,
+    and last ``("final", state)``. Iterate it to the end (or ``aclose`` it):
+    the thread stays busy until then, or until the run's time limit.
+    """
+
+    thread_id: str
+    run_id: str
+    chunks: AsyncIterator[tuple[str, Any]]
+
+
+@contextmanager
+def redis_unavailable() -> Iterator[None]:
+    """Redis failures as the typed error the API answers 503 with."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+
+
+def run_error(state: Mapping[str, Any]) -> InterlockError | None:
+    """The typed error a finished run's state records, if it ended in one."""
+    error = state.get("error")
+    if error and error["kind"] == "model_unavailable":
+        return ModelUnavailable(error["detail"])
+    if error and error["kind"] == "model_rejected":
+        return ModelRejected(error["detail"])
+    return None
+
+
+def _outcome(state: Mapping[str, Any]) -> RunOutcome:
+    return "error" if run_error(state) else "idle"
 
 
 def node_summary(node: str, update: object) -> dict[str, Any]:
@@ -182,6 +238,48 @@ def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
     return {"small": tier("small"), "large": tier("large")}
 
 
+def _written_messages(update: object) -> list[Any]:
+    """The messages a node wrote to the state (the reducer has not run yet)."""
+    written = update.get("messages") if isinstance(update, dict) else None
+    return list(written) if isinstance(written, list) else []
+
+
+class _AnswerTokens:
+    """The answer's tokens of one run, through the output guard, one draft per attempt.
+
+    Only the generate node's model output is the answer; a fallback that
+    routes again starts a new draft (``ATTEMPT`` in each token's metadata).
+    """
+
+    def __init__(self, policy: OutputPolicy) -> None:
+        self.policy = policy
+        self.attempt = 1
+        self.draft = GuardedStream(policy)
+        self.meta: dict[str, Any] = {"langgraph_node": "generate", ATTEMPT: 1}
+        self.message_id: str | None = None
+
+    def _token(self, text: str) -> tuple[AIMessageChunk, dict[str, Any]]:
+        return AIMessageChunk(content=text, id=self.message_id), self.meta
+
+    async def feed(self, chunk: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+        """A streamed model chunk: the text the guard releases now, if any."""
+        if meta.get("langgraph_node") != "generate" or not chunk.content:
+            return None
+        self.meta, self.message_id = {**meta, ATTEMPT: self.attempt}, chunk.id
+        released = await self.draft.feed(str(chunk.content))
+        return self._token(released) if released else None
+
+    async def node_done(self, node: str, update: object) -> tuple[Any, dict[str, Any]] | None:
+        """A node finished: the rest of the draft after generate; a new draft after a re-route."""
+        if node == "fallback" and isinstance(update, dict) and update.get("route"):
+            self.attempt += 1
+            self.draft = GuardedStream(self.policy)
+        if node != "generate":
+            return None
+        rest = await self.draft.flush()
+        return self._token(rest) if rest else None
+
+
 class Agent:
     def __init__(
         self,
@@ -191,12 +289,17 @@ class Agent:
         components: AgentComponents,
         checkpointer: RedisCheckpointSaver,
         redis_client: aioredis.Redis,
+        threads: ThreadRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.components = components
         self.checkpointer = checkpointer
         self.redis = redis_client
+        # Who owns each thread: every method taking a thread id checks it here.
+        self.threads = threads or ThreadRegistry(
+            redis_client, prefix=settings.redis_prefix, ttl_s=settings.thread_ttl_s
+        )
 
     @classmethod
     async def from_settings(
@@ -283,14 +386,24 @@ class Agent:
         cache: CacheControl | None = None,
         limits: RouteLimits | None = None,
         response_schema: object = None,
+        *,
+        reject_if_busy: bool = False,
     ) -> _Run:
-        """Validate and set up one run; every typed input error is raised here, up front."""
+        """Validate and set up one run; every typed input error is raised here, up front.
+
+        The thread must be ``tenant``'s (another tenant's reads as missing); a
+        new one is recorded as the tenant's. The run then holds the thread
+        (busy) until it ends; ``reject_if_busy`` refuses a thread another run holds.
+        """
         text = validate_question(question, self.settings.max_question_chars)
-        if thread_id is None:
-            thread_id = str(uuid.uuid4())
-        else:
+        if thread_id is not None:
             validate_thread_id(thread_id)
-            if not await self.thread_exists(thread_id):
+        schema = validate_schema(response_schema) if response_schema is not None else None
+        with redis_unavailable():
+            if thread_id is None:
+                thread_id = str(uuid.uuid4())
+                await self.threads.create(thread_id, tenant, graph_id=AGENT_GRAPH_ID)
+            elif await self.threads.get(thread_id, tenant) is None:
                 raise ThreadNotFound(
                     f"thread {thread_id!r} does not exist; omit thread_id to start a new one"
                 )
@@ -302,8 +415,8 @@ class Agent:
             config["configurable"]["cache"] = dict(cache)
         if limits:
             config["configurable"]["route"] = dict(limits)
-        if response_schema is not None:
-            config["configurable"]["response_schema"] = validate_schema(response_schema)
+        if schema is not None:
+            config["configurable"]["response_schema"] = schema
             # Cached answers are prose for the question alone, not this schema's JSON.
             config["configurable"]["cache"] = {**(cache or {}), "no_cache": True}
         # LangGraph checkpoints the run's input before any node runs, so secrets
@@ -311,16 +424,36 @@ class Agent:
         # thread's history) until the thread expires.
         policy = self.components.input_policy
         text, redactions = policy.redact(text) if isinstance(policy, InputPolicy) else (text, [])
-        run = run_input(text, user_id=user_id, tenant=tenant, redactions=redactions)
-        return _Run(thread_id, run, config, timer)
+        run = _Run(
+            thread_id,
+            run_input(text, user_id=user_id, tenant=tenant, redactions=redactions),
+            config,
+            timer,
+        )
+        with redis_unavailable():
+            await self.threads.claim(
+                thread_id,
+                run.run_id,
+                graph_id=AGENT_GRAPH_ID,
+                lease_s=self.settings.request_timeout_s + 5,
+                reject_if_busy=reject_if_busy,
+            )
+        return run
+
+    async def _finish(self, run: _Run, outcome: RunOutcome) -> None:
+        """Release the thread. Shielded: a run cancelled because its client left
+        still gets here; if Redis does not answer, the lease runs out by itself."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.threads.finish(run.thread_id, run.run_id, outcome)
+            except REDIS_ERRORS as exc:
+                log.warning("thread %s stays busy until its lease ends: %s", run.thread_id, exc)
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
         """The run's final state as a result, or the typed error it ended with."""
         error = state.get("error")
-        if error and error["kind"] == "model_unavailable":
-            raise ModelUnavailable(error["detail"])
-        if error and error["kind"] == "model_rejected":
-            raise ModelRejected(error["detail"])
+        if failure := run_error(state):
+            raise failure
         answer = state.get("answer") or {"text": "", "citations": [], "from_cache": False}
         return AgentResult(
             thread_id=run.thread_id,
@@ -361,10 +494,16 @@ class Agent:
         run = await self._prepare(
             question, thread_id, user_id, tenant, cache, limits, response_schema
         )
+        outcome: RunOutcome = "error"
         try:
-            state = await self.graph.ainvoke(run.input, config=run.config)
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+            with redis_unavailable():
+                state = await self.graph.ainvoke(run.input, config=run.config)
+            outcome = _outcome(state)
+        except asyncio.CancelledError:
+            outcome = "idle"  # stopped (the request timed out), not failed
+            raise
+        finally:
+            await self._finish(run, outcome)
         return self._result(run, state)
 
     async def stream(
@@ -393,79 +532,135 @@ class Agent:
         )
         return self._events(run)
 
-    async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
-        yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.input["run_id"]})
-        attempt = 1
-        draft = GuardedStream(self.components.output_policy)
+    async def stream_graph(
+        self,
+        question: object,
+        *,
+        thread_id: str | None = None,
+        user_id: str = "anonymous",
+        tenant: str = "default",
+        stream_mode: Collection[str] = (),
+        reject_if_busy: bool = False,
+        cache: CacheControl | None = None,
+        limits: RouteLimits | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> GraphRun:
+        """Validate now (typed errors raise here), then stream the run in LangGraph's modes.
+
+        For the LangGraph-compatible API: the same run as ``ask``, guards and
+        caches included. ``stream_mode`` picks among ``values``, ``updates``
+        and ``messages``; in ``messages`` the answer's tokens come a sentence
+        at a time after the output guard saw them (the model's draft, as in
+        ``stream``), and other messages come whole, as the nodes wrote them.
+        """
+        unknown = set(stream_mode) - GRAPH_MODES
+        if unknown:
+            raise InvalidInput(
+                f"stream mode(s) {sorted(unknown)} not served for the agent graph; "
+                f"use {sorted(GRAPH_MODES)}"
+            )
+        run = await self._prepare(
+            question,
+            thread_id,
+            user_id,
+            tenant,
+            cache,
+            limits,
+            response_schema,
+            reject_if_busy=reject_if_busy,
+        )
+        return GraphRun(run.thread_id, run.run_id, self._drive(run, frozenset(stream_mode)))
+
+    async def _drive(self, run: _Run, modes: frozenset[str]) -> AsyncIterator[tuple[str, Any]]:
+        """Run the graph once; the one loop behind ``stream`` and ``stream_graph``.
+
+        Yields what ``GraphRun.chunks`` describes. Answer tokens come only from
+        the generate node and only through the output guard; other model calls
+        (the LLM judge's, say) are not the answer and are never shown. Redis
+        failures raise ServiceUnavailable; the thread is released in any case.
+        """
+        graph_modes = cast(list[StreamMode], ["updates", *sorted(modes & {"messages", "values"})])
+        answer = _AnswerTokens(self.components.output_policy)
+        state: dict[str, Any] | None = None
+        outcome: RunOutcome = "error"
         try:
-            async for item in self.graph.astream(
-                run.input, config=run.config, stream_mode=["updates", "messages"]
-            ):
-                mode, payload = cast(tuple[str, Any], item)
+            with redis_unavailable():
+                async for item in self.graph.astream(
+                    run.input, config=run.config, stream_mode=graph_modes
+                ):
+                    mode, payload = cast(tuple[str, Any], item)
+                    if mode == "values":
+                        yield "values", payload
+                    elif mode == "messages":
+                        if token := await answer.feed(*payload):
+                            yield "messages", token
+                    elif isinstance(payload, dict):
+                        for node, update in payload.items():
+                            if rest := await answer.node_done(node, update):
+                                yield "messages", rest
+                            if "updates" in modes:
+                                yield "updates", {node: update}
+                            if "messages" in modes and node != "generate":
+                                for message in _written_messages(update):
+                                    yield "messages", (message, {"langgraph_node": node})
+                snapshot = await self.graph.aget_state(run.config)
+            state = dict(snapshot.values)
+            outcome = _outcome(state)
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "idle"  # stopped (the client left, the time ran out), not failed
+            raise
+        finally:
+            await self._finish(run, outcome)
+        yield "final", state
+
+    async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
+        yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.run_id})
+        try:
+            async for mode, payload in self._drive(run, frozenset({"updates", "messages"})):
                 if mode == "messages":
                     chunk, meta = payload
-                    if meta.get("langgraph_node") == "generate" and chunk.content:
-                        released = await draft.feed(str(chunk.content))
-                        if released:
-                            yield AgentEvent("token", {"text": released, "attempt": attempt})
-                elif isinstance(payload, dict):
+                    if ATTEMPT in meta:
+                        yield AgentEvent("token", {"text": chunk.content, "attempt": meta[ATTEMPT]})
+                elif mode == "updates":
                     for node, update in payload.items():
-                        if node == "generate":
-                            rest = await draft.flush()
-                            if rest:
-                                yield AgentEvent("token", {"text": rest, "attempt": attempt})
                         yield AgentEvent("node", node_summary(node, update))
-                        if node == "fallback" and isinstance(update, dict) and update.get("route"):
-                            # Generation runs again: a new draft follows.
-                            attempt += 1
-                            draft = GuardedStream(self.components.output_policy)
-            snapshot = await self.graph.aget_state(run.config)
-            result = self._result(run, dict(snapshot.values))
-        except REDIS_ERRORS as exc:
-            error: InterlockError = ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}")
-            yield AgentEvent("error", {"status": error.status, "error": error.reason})
-            return
+                elif mode == "final":
+                    result = self._result(run, payload)
         except InterlockError as exc:
             yield AgentEvent("error", {"status": exc.status, "error": exc.reason})
             return
         yield AgentEvent("result", result.to_dict())
 
-    async def thread_exists(self, thread_id: str) -> bool:
-        try:
-            return await self.checkpointer.athread_exists(thread_id)
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+    async def thread_exists(self, thread_id: str, tenant: str = "default") -> bool:
+        """Whether ``tenant`` has this thread (another tenant's thread does not count)."""
+        with redis_unavailable():
+            return await self.threads.get(thread_id, tenant) is not None
 
-    async def messages(self, thread_id: str) -> list[dict[str, str]]:
-        """The conversation of a thread, oldest first."""
+    async def messages(self, thread_id: str, tenant: str = "default") -> list[dict[str, str]]:
+        """The conversation of a thread, oldest first (ThreadNotFound if not ``tenant``'s)."""
         validate_thread_id(thread_id)
-        if not await self.thread_exists(thread_id):
-            raise ThreadNotFound(f"thread {thread_id!r} does not exist")
-        try:
+        with redis_unavailable():
+            await self.threads.require(thread_id, tenant)
             snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
         return [
             {"role": m.type, "content": str(m.content)} for m in snapshot.values.get("messages", [])
         ]
 
-    async def delete_thread(self, thread_id: str) -> None:
+    async def delete_thread(self, thread_id: str, tenant: str = "default") -> None:
+        """Delete a thread of ``tenant``: its record first, so it is gone for every API at once."""
         validate_thread_id(thread_id)
-        if not await self.thread_exists(thread_id):
-            raise ThreadNotFound(f"thread {thread_id!r} does not exist")
-        try:
+        with redis_unavailable():
+            await self.threads.delete(thread_id, tenant)
             await self.checkpointer.adelete_thread(thread_id)
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
 
     async def forget_user(self, user_id: str) -> dict[str, int]:
         """A data-removal request: every thread of the user and their long-term memories."""
         if not user_id or len(user_id) > 128:
             raise InvalidInput("user_id must be 1-128 characters")
-        try:
+        with redis_unavailable():
+            listed = await self.checkpointer.alist_user_threads(user_id)
             threads = await self.checkpointer.adelete_user_threads(user_id)
-        except REDIS_ERRORS as exc:
-            raise ServiceUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+            await self.threads.forget(listed)
         memories = 0
         store = self.components.store
         if store is not None:

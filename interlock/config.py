@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from interlock.graphs.spec import AGENT_GRAPH_ID, GRAPH_ID, parse_graph_spec
 from interlock.guardrails.actions import resolve_actions
 from interlock.models.balancer import StrategyName
 
@@ -171,6 +172,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     request_timeout_s: float = Field(120.0, gt=0)
+    # Graphs served next to the default agent by the LangGraph-compatible API,
+    # as in langgraph.json: graph id -> "path/to/file.py:attr" or "package.module:attr"
+    # (a compiled graph, a StateGraph, or a zero-argument factory), e.g.
+    # INTERLOCK_GRAPHS='{"echo": "./graphs/echo.py:graph"}'.
+    graphs: dict[str, str] = Field(default_factory=dict)
 
     # --- data -------------------------------------------------------------------
     data_dir: Path = Field(
@@ -221,6 +227,19 @@ class Settings(BaseSettings):
     @classmethod
     def _validate_guard_actions(cls, value: dict[str, str]) -> dict[str, str]:
         resolve_actions(value)  # raises ValueError naming the bad guard or action
+        return value
+
+    @field_validator("graphs")
+    @classmethod
+    def _validate_graphs(cls, value: dict[str, str]) -> dict[str, str]:
+        for graph_id, spec in value.items():
+            if not GRAPH_ID.match(graph_id):
+                raise ValueError(f"graph id {graph_id!r}: use 1-64 letters, digits, '_', '-', '.'")
+            if graph_id == AGENT_GRAPH_ID:
+                raise ValueError(
+                    f"graph id {graph_id!r} is the default agent graph's; pick another"
+                )
+            parse_graph_spec(spec)  # ValueError naming the bad entry
         return value
 
     @field_validator("injection_model", "router_model")

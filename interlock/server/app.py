@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from interlock.agent import Agent
 from interlock.config import Settings
+from interlock.server import langgraph_api
 from interlock.server.errors import install_error_handlers
 from interlock.server.limits import BodySizeLimit
 from interlock.server.routes import agent as agent_routes
@@ -60,4 +61,5 @@ def create_app(
     app.include_router(agent_routes.router)
     app.include_router(knowledge_routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(langgraph_api.build_router(settings))
     return app

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,13 @@ from interlock.embedded.process import free_port
 class ServerProcess:
     """``interlock serve`` in a subprocess with the given INTERLOCK_* environment."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        command: Sequence[str] = ("-m", "interlock.cli", "serve"),
+    ) -> None:
+        self.command = list(command)  # python's arguments; another module may serve the app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "INTERLOCK_PORT": str(self.port)}
@@ -27,7 +34,7 @@ class ServerProcess:
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "interlock.cli", "serve"],
+            [sys.executable, *self.command],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from interlock.agent import Agent, AgentEvent
 from interlock.errors import InterlockError
+from interlock.server.auth import Principal, require
 from interlock.server.schemas import InvokeRequest, InvokeResponse, Message, ThreadResponse
 
 router = APIRouter(prefix="/v1", tags=["agent"])
+
+RunsCaller = Annotated[Principal, Depends(require("runs"))]
+ThreadsCaller = Annotated[Principal, Depends(require("threads"))]
+# With authentication off, which tenant's thread to read; a key's tenant otherwise.
+TenantParam = Annotated[
+    str | None, Query(description="The thread's tenant (only when authentication is off).")
+]
 
 
 class RequestTimeout(InterlockError):
@@ -26,7 +35,7 @@ def _agent(request: Request) -> Agent:
 
 
 @router.post("/agent/invoke", response_model=InvokeResponse)
-async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
+async def invoke(body: InvokeRequest, request: Request, caller: RunsCaller) -> InvokeResponse:
     """Run the agent graph on one question and return the answer with its metadata."""
     agent = _agent(request)
     timeout = agent.settings.request_timeout_s
@@ -36,7 +45,7 @@ async def invoke(body: InvokeRequest, request: Request) -> InvokeResponse:
                 body.question,
                 thread_id=body.thread_id,
                 user_id=body.user_id,
-                tenant=body.tenant,
+                tenant=caller.tenant_for(body.tenant),
                 cache=body.cache(),
                 limits=body.limits(),
                 response_schema=body.response_schema,
@@ -73,14 +82,14 @@ starts, as plain 4xx responses. Closing the connection cancels the run.
     description=STREAM_DOC,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
+async def stream(body: InvokeRequest, request: Request, caller: RunsCaller) -> StreamingResponse:
     """Run the agent graph and stream node updates, answer tokens and the final result."""
     agent = _agent(request)
     events = await agent.stream(
         body.question,
         thread_id=body.thread_id,
         user_id=body.user_id,
-        tenant=body.tenant,
+        tenant=caller.tenant_for(body.tenant),
         cache=body.cache(),
         limits=body.limits(),
         response_schema=body.response_schema,
@@ -106,16 +115,20 @@ async def stream(body: InvokeRequest, request: Request) -> StreamingResponse:
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadResponse)
-async def get_thread(thread_id: str, request: Request) -> ThreadResponse:
+async def get_thread(
+    thread_id: str, request: Request, caller: ThreadsCaller, tenant: TenantParam = None
+) -> ThreadResponse:
     """A conversation's messages, oldest first (404 if the thread does not exist)."""
-    messages = await _agent(request).messages(thread_id)
+    messages = await _agent(request).messages(thread_id, caller.tenant_for(tenant))
     return ThreadResponse(thread_id=thread_id, messages=[Message(**m) for m in messages])
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
-async def delete_thread(thread_id: str, request: Request) -> None:
+async def delete_thread(
+    thread_id: str, request: Request, caller: ThreadsCaller, tenant: TenantParam = None
+) -> None:
     """Delete a conversation (404 if it does not exist)."""
-    await _agent(request).delete_thread(thread_id)
+    await _agent(request).delete_thread(thread_id, caller.tenant_for(tenant))
 
 
 @router.delete("/users/{user_id}")

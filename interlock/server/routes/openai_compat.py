@@ -23,15 +23,16 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.agent import Agent, AgentResult, validate_question
 from interlock.errors import InterlockError, InvalidInput
 from interlock.graphs.agent import GRAPH_NAME
+from interlock.server.auth import Principal, require
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -73,8 +74,9 @@ def text_of(message: ChatMessage) -> str:
     return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
 
-def conversation_key(prefix: str, messages: Sequence[tuple[str, str]]) -> str:
-    material = json.dumps(list(messages), ensure_ascii=False).encode()
+def conversation_key(prefix: str, tenant: str, messages: Sequence[tuple[str, str]]) -> str:
+    """Per tenant: the same conversation sent by two tenants is two threads."""
+    material = json.dumps([tenant, *messages], ensure_ascii=False).encode()
     return f"{prefix}:openai:conversation:{hashlib.sha256(material).hexdigest()}"
 
 
@@ -111,18 +113,24 @@ def _validate(agent: Agent, body: ChatCompletionRequest) -> list[tuple[str, str]
 
 
 async def _run(
-    agent: Agent, body: ChatCompletionRequest, turns: list[tuple[str, str]], request: Request
+    agent: Agent,
+    body: ChatCompletionRequest,
+    turns: list[tuple[str, str]],
+    request: Request,
+    tenant: str,
 ) -> AgentResult:
     prefix = agent.settings.redis_prefix
     thread_id = request.headers.get("x-interlock-thread-id")
     if thread_id is None and len(turns) > 1:
-        known = await agent.redis.get(conversation_key(prefix, turns[:-1]))
+        known = await agent.redis.get(conversation_key(prefix, tenant, turns[:-1]))
         thread_id = known.decode() if isinstance(known, bytes) else known
-    result = await agent.ask(turns[-1][1], thread_id=thread_id, user_id=body.user or "anonymous")
+    result = await agent.ask(
+        turns[-1][1], thread_id=thread_id, user_id=body.user or "anonymous", tenant=tenant
+    )
     # The client will resend this conversation with our answer: map it to the thread.
     answered = [*turns, ("assistant", result.answer)]
     ttl = agent.settings.thread_ttl_s or CONVERSATION_TTL_S
-    await agent.redis.set(conversation_key(prefix, answered), result.thread_id, ex=ttl)
+    await agent.redis.set(conversation_key(prefix, tenant, answered), result.thread_id, ex=ttl)
     return result
 
 
@@ -148,14 +156,16 @@ def _interlock_fields(result: AgentResult) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request
+    body: ChatCompletionRequest,
+    request: Request,
+    caller: Annotated[Principal, Depends(require("runs"))],
 ) -> dict[str, Any] | StreamingResponse:
     """Answer the last user message; continues the conversation the messages belong to."""
     agent = _agent(request)
     created = int(time.time())
     turns = _validate(agent, body)
     if not body.stream:
-        result = await _run(agent, body, turns, request)
+        result = await _run(agent, body, turns, request, caller.tenant)
         return {
             "id": f"chatcmpl-{result.run_id}",
             "object": "chat.completion",
@@ -185,7 +195,7 @@ async def chat_completions(
         chunk_id = f"chatcmpl-{time.monotonic_ns()}"
         yield chunk({"role": "assistant", "content": ""}, None)
         try:
-            result = await _run(agent, body, turns, request)
+            result = await _run(agent, body, turns, request, caller.tenant)
         except InterlockError as exc:
             error = {"error": {"message": exc.reason, "type": type(exc).__name__}}
             yield f"data: {json.dumps(error)}\n\n"
