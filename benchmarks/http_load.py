@@ -75,6 +75,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The client runs at a higher priority than the servers it loads (when it may: root), so
 # its clock readings are not delayed by them: it stands for clients on other machines.
 CLIENT_NICE = -5
+# A run may take this long; one still going after it is a failure (and the run ends).
+DRAIN_S = 150.0
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -293,10 +295,19 @@ class Target:
         }
 
     async def once(
-        self, session: aiohttp.ClientSession, user: int, n: int, max_tokens: int
+        self,
+        session: aiohttp.ClientSession,
+        user: int,
+        n: int,
+        max_tokens: int,
+        into: list[Sample] | None = None,
     ) -> Sample:
+        """One streamed run; the sample goes ``into`` the list at its start (so a run still
+        unfinished when the benchmark gives up on it is counted, as a failure)."""
         url, body = self.request(user, n, max_tokens)
         sample = Sample(time.perf_counter())
+        if into is not None:
+            into.append(sample)
         try:
             async with session.post(url, json=body) as resp:
                 if resp.status != 200:
@@ -373,7 +384,7 @@ async def load(
     """
     samples: list[Sample] = []
     connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=30)
-    timeout = aiohttp.ClientTimeout(total=120, sock_connect=15)
+    timeout = aiohttp.ClientTimeout(total=DRAIN_S, sock_connect=15)
     session = aiohttp.ClientSession(
         connector=connector, timeout=timeout, read_bufsize=1 << 20, max_line_size=1 << 20
     )
@@ -392,8 +403,8 @@ async def load(
             if period:
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 next_at += period
-            sample = await target.once(session, uid, n, rng.randint(MIN_TOKENS, MAX_TOKENS))
-            samples.append(sample)
+            tokens = rng.randint(MIN_TOKENS, MAX_TOKENS)
+            sample = await target.once(session, uid, n, tokens, into=samples)
             n += 1
             if sample.error:
                 await asyncio.sleep(0.05)  # a client backs off a little after a failure
@@ -414,7 +425,7 @@ async def load(
     resources = usage.finish(time.process_time() - cpu0)  # the window only, not the drain
     resources["client"] = {"cpu_s": round(time.process_time() - cpu0, 1)}
     try:
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=150)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=DRAIN_S + 5)
     finally:
         for task in tasks:
             task.cancel()
@@ -423,6 +434,9 @@ async def load(
         await session.close()
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, 0)  # children started later run at 0
+    for sample in samples:
+        if not sample.ended:
+            sample.error, sample.ended = f"unfinished after {DRAIN_S:.0f} s", time.perf_counter()
     in_window = [s for s in samples if window0 <= s.started < window1]
     return summarize(target.name, users, samples, in_window, window0, window1, lags) | {
         "resources": resources,
@@ -798,6 +812,11 @@ def report(
 
 
 def main() -> None:
+    import interlock
+
+    if not Path(interlock.__file__).resolve().is_relative_to(ROOT):
+        print(f"warning: interlock is imported from {interlock.__file__}, not {ROOT}; "
+              f"run with PYTHONPATH={ROOT}")  # fmt: skip
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds measured per run")
