@@ -766,8 +766,8 @@ def report(
                 1000 * cpu / max(1, r["requests_per_s"] * r["duration_s"]), 2
             )
     comparison = {}
-    if "langgraph dev" in by_name:
-        peer = by_name["langgraph dev"]
+    peer = by_name.get("langgraph dev")
+    if peer and peer["requests_per_s"] and peer.get("server_cpu_ms_per_request"):
         for name in ("interlock", "interlock pool"):
             if name in by_name:
                 comparison[name] = {
@@ -824,10 +824,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="interlock's uvicorn workers")
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--kill-at", type=float, default=20.0, help="seconds into the kill run")
-    parser.add_argument("--agent-users", type=int, default=100)
+    parser.add_argument("--agent-users", type=int, default=50)
     parser.add_argument("--agent-duration", type=float, default=30.0)
     parser.add_argument(
-        "--matched-duration", type=float, default=20.0, help="seconds of each same-rate baseline"
+        "--matched-duration", type=float, default=15.0, help="seconds of each same-rate baseline"
     )
     parser.add_argument("--no-langgraph", action="store_true")
     parser.add_argument("--no-kill", action="store_true")
