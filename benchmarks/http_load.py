@@ -75,8 +75,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The client runs at a higher priority than the servers it loads (when it may: root), so
 # its clock readings are not delayed by them: it stands for clients on other machines.
 CLIENT_NICE = -5
-# A run may take this long; one still going after it is a failure (and the run ends).
-DRAIN_S = 150.0
+# A run may take this long (a user waiting longer has given up): one still going then is
+# a failure, and the client closes it. Also how long a load phase waits for its last runs.
+DRAIN_S = 60.0
+KEEPALIVE_S = 3.0
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -383,7 +385,9 @@ async def load(
     (one run per ``users / rate`` seconds): the same load at a set request rate.
     """
     samples: list[Sample] = []
-    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=30)
+    # Idle connections are dropped before the servers' own keep-alive timeout (uvicorn: 5 s)
+    # ends them, or the client would send on a connection the server is closing.
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S)
     timeout = aiohttp.ClientTimeout(total=DRAIN_S, sock_connect=15)
     session = aiohttp.ClientSession(
         connector=connector, timeout=timeout, read_bufsize=1 << 20, max_line_size=1 << 20
@@ -578,6 +582,13 @@ def interlock_env(urls: list[str], tmp: Path, users: int) -> dict[str, str]:
 
 async def run(plan: Plan) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="http-load-"))
+    try:
+        return await _run(plan, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
     things: list[Any] = []
     with stopping(things):
         langgraph_bin = ensure_langgraph_venv() if plan.langgraph else None
@@ -609,7 +620,7 @@ async def run(plan: Plan) -> dict[str, Any]:
             sys.executable, "-m", "uvicorn", "--factory", "interlock.server.app:create_app",
             "--host", "127.0.0.1", "--port", "{port}", "--workers", str(plan.workers),
             # info: each worker logs its "startup complete" (no access log)
-            "--log-level", "info", "--no-access-log", "--timeout-keep-alive", "30",
+            "--log-level", "info", "--no-access-log",
         ]  # fmt: skip
         interlock = Server("interlock", uvicorn_argv, env, tmp, tmp / "interlock.log")
         things.append(interlock)
@@ -692,7 +703,6 @@ async def run(plan: Plan) -> dict[str, Any]:
         startup = {"interlock": interlock.startup_s}
         if lg_server is not None:
             startup["langgraph dev"] = lg_server.startup_s
-    shutil.rmtree(tmp, ignore_errors=True)
     return report(plan, results, solo, startup, interlock_versions, lg_versions)
 
 
@@ -853,7 +863,10 @@ def main() -> None:
     )
     signal.signal(signal.SIGTERM, _sigterm)
     began = time.perf_counter()
-    summary = asyncio.run(run(plan))
+    try:
+        summary = asyncio.run(run(plan))
+    except KeyboardInterrupt:
+        sys.exit("interrupted: every process this benchmark started has been stopped")
     summary["config"]["wall_s"] = round(time.perf_counter() - began, 1)
     plan.out.parent.mkdir(parents=True, exist_ok=True)
     plan.out.write_text(json.dumps(summary, indent=2) + "\n")
