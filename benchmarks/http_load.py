@@ -621,6 +621,10 @@ async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
             "--host", "127.0.0.1", "--port", "{port}", "--workers", str(plan.workers),
             # info: each worker logs its "startup complete" (no access log)
             "--log-level", "info", "--no-access-log",
+            # uvicorn's supervisor kills a worker that does not answer its ping within 5 s
+            # (the default); a worker saturated by 500 streams on a shared core misses it,
+            # and was killed and restarted mid-run (its streams cut, ~70 s to boot again).
+            "--timeout-worker-healthcheck", "60",
         ]  # fmt: skip
         interlock = Server("interlock", uvicorn_argv, env, tmp, tmp / "interlock.log")
         things.append(interlock)
