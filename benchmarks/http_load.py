@@ -321,7 +321,7 @@ class Target:
                 raise Failure(f"incomplete: {sample.tokens} of {max_tokens} tokens")
         except Failure as exc:
             sample.error = str(exc)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        except Exception as exc:  # any failure of one run is a failed run, named
             sample.error = f"{type(exc).__name__}: {str(exc)[:80]}"
         sample.ended = time.perf_counter()
         return sample
@@ -400,13 +400,18 @@ async def load(
 
     async def user(uid: int) -> None:
         rng = random.Random(uid)
-        await asyncio.sleep(rng.uniform(0, period) if period else ramp_s * uid / users)
+        start = began + (rng.uniform(0, period) if period else ramp_s * uid / users)
+        if start >= window1:
+            return  # paced: this user's first slot falls after the run
+        await asyncio.sleep(start - time.perf_counter())
         n = 0
         next_at = time.perf_counter()
         while time.perf_counter() < window1:
             if period:
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                await asyncio.sleep(max(0.0, min(next_at, window1) - time.perf_counter()))
                 next_at += period
+                if time.perf_counter() >= window1:
+                    break
             tokens = rng.randint(MIN_TOKENS, MAX_TOKENS)
             sample = await target.once(session, uid, n, tokens, into=samples)
             n += 1
@@ -429,7 +434,7 @@ async def load(
     resources = usage.finish(time.process_time() - cpu0)  # the window only, not the drain
     resources["client"] = {"cpu_s": round(time.process_time() - cpu0, 1)}
     try:
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=DRAIN_S + 5)
+        await asyncio.wait(tasks, timeout=DRAIN_S + 5)  # runs still open then: failures
     finally:
         for task in tasks:
             task.cancel()
@@ -650,6 +655,10 @@ async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
             options = {"users": plan.users, "duration_s": plan.duration_s, "ramp_s": plan.ramp_s}
             result = await load(target, usage_groups=groups(server), **(options | kw))
             results.append(result)
+            # What is measured so far, in case a later phase fails or is interrupted.
+            partial = {"partial": True, "runs": results, "unloaded_one_at_a_time": solo}
+            plan.out.parent.mkdir(parents=True, exist_ok=True)
+            plan.out.write_text(json.dumps(partial, indent=2) + "\n")
             print(_line(result))
 
         await measure(direct, None)
