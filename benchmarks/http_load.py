@@ -762,14 +762,8 @@ def _line(r: dict[str, Any]) -> str:
     )
 
 
-def report(
-    plan: Plan,
-    results: list[dict[str, Any]],
-    solo: list[dict[str, Any]],
-    startup: dict[str, float],
-    interlock_versions: dict[str, str],
-    lg_versions: dict[str, str],
-) -> dict[str, Any]:
+def derive(results: list[dict[str, Any]], solo: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fill in what the runs imply (added latency, CPU per run); the comparison to LangGraph."""
     by_name = {r["name"]: r for r in results}
     for r in results:
         if r["name"].startswith("direct"):
@@ -783,26 +777,49 @@ def report(
                     "ttft_ms_p95", "ttft_ms_p99"):  # fmt: skip
             if r.get(key) is not None and base.get(key) is not None:
                 r["added_" + key] = round(r[key] - base[key], 1)
+        # Server CPU over the window per run completed in it (runs that timed out cost
+        # CPU too, so under overload this is more than one run's own cost).
         cpu = r["resources"].get("server", {}).get("cpu_s")
-        if cpu:
-            r["server_cpu_ms_per_request"] = round(
-                1000 * cpu / max(1, r["requests_per_s"] * r["duration_s"]), 2
-            )
-    comparison = {}
+        done = r["requests_per_s"] * r["duration_s"]
+        r["server_cpu_ms_per_completed_run"] = round(1000 * cpu / done, 1) if cpu and done else None
+    comparison: dict[str, Any] = {}
     peer = by_name.get("langgraph dev")
-    if peer and peer["requests_per_s"] and peer.get("server_cpu_ms_per_request"):
-        for name in ("interlock", "interlock pool"):
-            if name in by_name:
-                comparison[name] = {
-                    "throughput_ratio_to_langgraph_dev": round(
-                        by_name[name]["requests_per_s"] / peer["requests_per_s"], 2
-                    ),
-                    "server_cpu_per_request_ratio": round(
-                        by_name[name]["server_cpu_ms_per_request"]
-                        / peer["server_cpu_ms_per_request"],
-                        2,
-                    ),
-                }
+    alone = {s["name"]: s for s in solo}
+    for name in ("interlock", "interlock pool"):
+        if peer is None or name not in by_name or not peer["requests_per_s"]:
+            continue
+        mine = by_name[name]
+        cpu, peer_cpu = (x.get("server_cpu_ms_per_completed_run") for x in (mine, peer))
+        comparison[name] = {
+            "throughput_ratio_to_langgraph_dev": round(
+                mine["requests_per_s"] / peer["requests_per_s"], 2
+            ),
+            "server_cpu_per_completed_run_ratio": round(cpu / peer_cpu, 2)
+            if cpu and peer_cpu
+            else None,
+        }
+    base = alone.get("direct (simulators, round robin)")
+    if base and base["latency_ms_p50"] is not None:
+        comparison["one_at_a_time_added_ms_p50"] = {
+            n: {
+                "latency": round(x["latency_ms_p50"] - base["latency_ms_p50"], 1),
+                "ttft": round(x["ttft_ms_p50"] - base["ttft_ms_p50"], 1),
+            }
+            for n, x in alone.items()
+            if n != base["name"] and x["latency_ms_p50"] is not None
+        }
+    return comparison
+
+
+def report(
+    plan: Plan,
+    results: list[dict[str, Any]],
+    solo: list[dict[str, Any]],
+    startup: dict[str, float],
+    interlock_versions: dict[str, str],
+    lg_versions: dict[str, str],
+) -> dict[str, Any]:
+    comparison = derive(results, solo)
     return {
         "config": {
             "users": plan.users,
