@@ -44,6 +44,7 @@ from interlock.guardrails.injection_classifier import InjectionClassifier, Injec
 from interlock.guardrails.llm_judge import LLMJudge
 from interlock.guardrails.policy import InputPolicy, OutputPolicy
 from interlock.guardrails.streaming import GuardedStream
+from interlock.memory import redis_pool
 from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
 from interlock.memory.knowledge import IngestReport, KnowledgeBase, OnProgress, SourceDocument
@@ -324,7 +325,7 @@ class Agent:
         embeddings = embeddings or MiniLMEmbeddings()
         # Load the embedding model now (seconds), not inside the first request.
         await embeddings.aencode(["warm up"])
-        client = aioredis.Redis.from_url(
+        client = redis_pool.async_client(
             settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0
         )
         checkpointer = RedisCheckpointSaver.from_url(

@@ -85,6 +85,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from interlock.memory import redis_pool
+
 __all__ = ["RedisCheckpointSaver"]
 
 # How many checkpoints one round trip loads while listing: bounds memory and
@@ -243,8 +245,8 @@ class RedisCheckpointSaver(BaseCheckpointSaver[str]):
         client_kwargs.setdefault("socket_connect_timeout", 2.0)
         client_kwargs.setdefault("socket_timeout", 5.0)
         saver = cls(
-            client=redis.Redis.from_url(url, **client_kwargs),
-            aclient=aioredis.Redis.from_url(url, **client_kwargs),
+            client=redis_pool.sync_client(url, **client_kwargs),
+            aclient=redis_pool.async_client(url, **client_kwargs),
             prefix=prefix,
             ttl_seconds=ttl_seconds,
             serde=serde,
