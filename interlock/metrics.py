@@ -58,6 +58,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import (
     CollectorRegistry,
@@ -114,13 +115,22 @@ class ReplicaReading:
     errors: int
 
 
+def replica_label(url: str) -> str:
+    """A replica's URL without credentials: labels are read by whoever reads dashboards."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
 def read_pool(tiers: Mapping[str, ModelTier]) -> list[ReplicaReading]:
     """Every replica of every tier, read in place (no I/O: the tiers keep these numbers)."""
     now = time.monotonic()
     return [
         ReplicaReading(
             tier=name,
-            replica=replica.url,
+            replica=replica_label(replica.url),
             breaker=BREAKER_VALUE[replica.state],
             up=replica.usable(now),
             in_flight=replica.in_flight,
