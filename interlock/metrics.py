@@ -58,6 +58,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import (
     CollectorRegistry,
@@ -114,13 +115,22 @@ class ReplicaReading:
     errors: int
 
 
+def replica_label(url: str) -> str:
+    """A replica's URL without credentials: labels are read by whoever reads dashboards."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
 def read_pool(tiers: Mapping[str, ModelTier]) -> list[ReplicaReading]:
     """Every replica of every tier, read in place (no I/O: the tiers keep these numbers)."""
     now = time.monotonic()
     return [
         ReplicaReading(
             tier=name,
-            replica=replica.url,
+            replica=replica_label(replica.url),
             breaker=BREAKER_VALUE[replica.state],
             up=replica.usable(now),
             in_flight=replica.in_flight,
@@ -229,6 +239,7 @@ class Metrics:
         r = self.registry
         self._failures: dict[str, int] = {}
         self._http_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
         # -- HTTP --
         self.http_requests = Counter(
@@ -362,6 +373,15 @@ class Metrics:
         """Multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` names a directory."""
         return cls(multiprocess_dir=os.environ.get(MULTIPROC_ENV) or None)
 
+    def _at(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus_client validates and locks on
+        every ``labels`` call, and a run records some thirty series."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # -- failures --------------------------------------------------------------------
     def _failed(self, where: str) -> None:
         """Called from an ``except`` block: log (first, then every 1000th) and count."""
@@ -414,9 +434,9 @@ class Metrics:
     ) -> None:
         try:
             self.inflight_runs.dec()
-            self.run_duration.labels(graph).observe(seconds)
+            self._at(self.run_duration, graph).observe(seconds)
             if result is None:
-                self.runs.labels(graph, "error").inc()
+                self._at(self.runs, graph, "error").inc()
         except Exception:
             self._failed("run")
         if result is not None:
@@ -440,12 +460,12 @@ class Metrics:
         ``result.route`` is the last one, which an escalation may have changed.
         """
         try:
-            self.runs.labels(graph, "refused" if result.refused else "ok").inc()
+            self._at(self.runs, graph, "refused" if result.refused else "ok").inc()
             route = route or result.route
             if route:
                 kind = str((result.plan or {}).get("kind") or "none")
-                self.route_decisions.labels(
-                    str(route["tier"]), kind, _bool(route.get("degraded"))
+                self._at(
+                    self.route_decisions, str(route["tier"]), kind, _bool(route.get("degraded"))
                 ).inc()
             for report in result.guards:
                 guard = str(report["stage"])
@@ -457,16 +477,16 @@ class Metrics:
                     action = "warn"
                 else:
                     action = "pass"
-                self.guard_verdicts.labels(guard, action).inc()
+                self._at(self.guard_verdicts, guard, action).inc()
                 for validator in report["triggered"]:
-                    self.guard_triggers.labels(guard, str(validator)).inc()
+                    self._at(self.guard_triggers, guard, str(validator)).inc()
             if not result.refused:
                 verdict = (result.check or {}).get("verdict")
-                self.check_verdicts.labels(CHECK_VERDICT.get(str(verdict), "skipped")).inc()
+                self._at(self.check_verdicts, CHECK_VERDICT.get(str(verdict), "skipped")).inc()
             for note in result.fallbacks:
                 match = _FALLBACK_WORD.match(note)
                 path = match.group(1).replace(" ", "_") if match else ""
-                self.fallbacks.labels(path if path in FALLBACK_PATHS else "other").inc()
+                self._at(self.fallbacks, path if path in FALLBACK_PATHS else "other").inc()
         except Exception:
             self._failed("result")
 
@@ -474,18 +494,18 @@ class Metrics:
         """What the run's timer saw: time per node, model calls, cache lookups."""
         try:
             for node, ms in list(timer.timings_ms.items()):
-                self.node_duration.labels(graph, node).observe(ms / 1000)
+                self._at(self.node_duration, graph, node).observe(ms / 1000)
             for call in timer.model_calls:
                 tier = call["tier"]
-                self.tokens.labels(tier, "in").inc(call["input_tokens"])
-                self.tokens.labels(tier, "out").inc(call["output_tokens"])
-                self.cost.labels(tier).inc(max(call["cost"], 0.0))
+                self._at(self.tokens, tier, "in").inc(call["input_tokens"])
+                self._at(self.tokens, tier, "out").inc(call["output_tokens"])
+                self._at(self.cost, tier).inc(max(call["cost"], 0.0))
                 if call["latency_s"] is not None:
-                    self.model_duration.labels(tier).observe(call["latency_s"])
+                    self._at(self.model_duration, tier).observe(call["latency_s"])
                 if call["ttft_s"] is not None:
-                    self.ttft.labels(tier).observe(call["ttft_s"])
+                    self._at(self.ttft, tier).observe(call["ttft_s"])
             for cache, outcome in timer.cache_lookups:
-                self.cache_lookups.labels(cache, outcome).inc()
+                self._at(self.cache_lookups, cache, outcome).inc()
         except Exception:
             self._failed("timer")
 

@@ -1,12 +1,13 @@
 """Observing runs: per-node timings always, Langfuse traces when configured.
 
 Both are LangChain callback handlers attached to a run's config, so they see
-any graph a user composes, not only the default one. The timer also keeps
-what the final state does not say and the Prometheus metrics need: each
-model call (tier, tokens, cost, time to first token) and each cache lookup.
-Langfuse is enabled by
+any graph a user composes, not only the default one. Langfuse is enabled by
 its own standard variables (``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``,
 ``LANGFUSE_HOST``/``LANGFUSE_BASE_URL``); without them nothing is sent.
+
+The timer also keeps what the final state does not say and the Prometheus
+metrics (``interlock/metrics.py``) need: each model call (tier, tokens, cost,
+time to first token), each cache lookup and the router's own decision.
 """
 
 from __future__ import annotations

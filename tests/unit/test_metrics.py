@@ -262,7 +262,11 @@ def tiers() -> dict[str, ModelTier]:
         breaker=slow_to_heal,
     )
     large = ModelTier(
-        "large", ["http://127.0.0.1:11/v1"], model="m", context_window=1024, breaker=healing
+        "large",
+        ["http://vllm:s3cret@127.0.0.1:11/v1"],
+        model="m",
+        context_window=1024,
+        breaker=healing,
     )
     for _ in range(2):
         small.replicas[1].record_failure()  # open, and stays open
@@ -276,7 +280,7 @@ def test_the_pool_is_read_at_scrape_time() -> None:
     pool = tiers()
     metrics.watch_pool(pool)
     a, b = pool["small"].urls
-    (c,) = pool["large"].urls
+    c = "http://127.0.0.1:11/v1"  # the credentials in its URL stay out of the labels
     state = "interlock_replica_breaker_state"
     assert value(metrics, state, tier="small", replica=a) == 0
     assert value(metrics, state, tier="small", replica=b) == 2
@@ -290,6 +294,7 @@ def test_the_pool_is_read_at_scrape_time() -> None:
     assert value(metrics, state, tier="small", replica=a) is None
     text, content_type = metrics.render()
     assert content_type.startswith("text/plain")
+    assert b"s3cret" not in text
     names = {f.name for f in text_string_to_metric_families(text.decode())}
     assert {"interlock_replica_breaker_state", "interlock_inflight_runs"} <= names
     _, openmetrics = metrics.render("application/openmetrics-text; version=1.0.0")
