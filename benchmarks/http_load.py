@@ -811,6 +811,40 @@ def derive(results: list[dict[str, Any]], solo: list[dict[str, Any]]) -> dict[st
     return comparison
 
 
+CAVEATS = [
+    "One 2-core machine shared with other engineers' jobs: resources.machine."
+    "busy_cores_outside_benchmark says how much of it they took during each run; the "
+    "client, the 3 simulators and the server under test shared the rest.",
+    "Linux schedules by autogroup (one per session): interlock's 2 uvicorn workers share "
+    "one group, as langgraph dev's single process has one, so the 2 workers got about "
+    "the CPU share of one process here.",
+    "langgraph dev runs one process (its in-memory runtime keeps runs and the queue in "
+    "that process; the CLI has no workers option); run with --n-jobs-per-worker = users "
+    "(default 10 would cap it at 10 concurrent runs), --allow-blocking (no blockbuster "
+    "checks) and LOG_LEVEL=WARNING. Its queue polls for new runs every 0.5 s when idle.",
+    "interlock's venv has no uvloop/httptools (uvicorn uses asyncio + h11); langgraph's "
+    "venv has both.",
+    "INTERLOCK_MAX_INFLIGHT_RUNS is set to the user count so that back-pressure does not "
+    "shed the benchmark's own load; INTERLOCK_AUTH=off.",
+]
+
+
+def notes(results: list[dict[str, Any]]) -> list[str]:
+    """What was not met, read off the runs; then the caveats of this set-up."""
+    found = []
+    for r in results:
+        rate = r["success_rate"]
+        if rate is not None and rate < 0.999:
+            errors = ", ".join(f"{n}x {e[:60]}" for e, n in list(r["errors"].items())[:3])
+            found.append(
+                f"{r['name']} ({r['users']} users): success {rate:.2%}, below the 99.9% "
+                f"target ({errors})"
+            )
+        if r["requests_per_s"] == 0 and not r["name"].startswith("direct"):
+            found.append(f"{r['name']}: no run completed inside the window")
+    return found + CAVEATS
+
+
 def report(
     plan: Plan,
     results: list[dict[str, Any]],
@@ -847,6 +881,7 @@ def report(
         "unloaded_one_at_a_time": solo,
         "runs": results,
         "comparison": comparison,
+        "notes": notes(results),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
