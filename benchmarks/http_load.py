@@ -201,7 +201,7 @@ class Usage:
         report: dict[str, Any] = {}
         ours = own_cpu_s
         for name, pids in self.groups.items():
-            procs = []
+            procs: list[dict[str, Any]] = []
             for pid in pids:
                 stat = _proc_stat(pid)
                 cpu = (stat[1] if stat else self.cpu0[pid]) - self.cpu0[pid]
@@ -245,7 +245,7 @@ class Failure(Exception):
 
 async def _sse(resp: aiohttp.ClientResponse) -> Any:
     """(event, data) pairs of a Server-Sent Events body."""
-    event, data = b"message", []
+    event, data = b"message", list[bytes]()
     async for raw in resp.content:
         line = raw.rstrip(b"\r\n")
         if not line:
@@ -798,15 +798,15 @@ def derive(results: list[dict[str, Any]], solo: list[dict[str, Any]]) -> dict[st
             if cpu and peer_cpu
             else None,
         }
-    base = alone.get("direct (simulators, round robin)")
-    if base and base["latency_ms_p50"] is not None:
+    ref = alone.get("direct (simulators, round robin)")
+    if ref and ref["latency_ms_p50"] is not None:
         comparison["one_at_a_time_added_ms_p50"] = {
             n: {
-                "latency": round(x["latency_ms_p50"] - base["latency_ms_p50"], 1),
-                "ttft": round(x["ttft_ms_p50"] - base["ttft_ms_p50"], 1),
+                "latency": round(x["latency_ms_p50"] - ref["latency_ms_p50"], 1),
+                "ttft": round(x["ttft_ms_p50"] - ref["ttft_ms_p50"], 1),
             }
             for n, x in alone.items()
-            if n != base["name"] and x["latency_ms_p50"] is not None
+            if n != ref["name"] and x["latency_ms_p50"] is not None
         }
     return comparison
 
