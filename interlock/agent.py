@@ -486,7 +486,9 @@ class Agent:
     ) -> AgentResult:
         """Answer one question; continue ``thread_id`` if given, else start a thread.
 
-        ``cache`` controls the response caches for this request only
+        ``tenant`` owns the thread (a thread of another tenant does not exist
+        for this call) and names the knowledge base searched. ``cache``
+        controls the response caches for this request only
         (``{"no_cache": True}``, ``{"ttl_s": 60}``); ``limits`` bound the
         route's choice (``{"max_cost": 0.002, "max_latency_ms": 3000}``);
         ``response_schema`` (a JSON Schema) asks for a structured answer: the

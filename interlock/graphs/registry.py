@@ -34,7 +34,7 @@ from interlock.graphs.spec import AGENT_GRAPH_ID, GraphSpec, parse_graph_spec
 
 # LangGraph's server names the assistant of a graph uuid5(this, graph id); the
 # same ids here mean a client that stored one from a LangGraph deployment (or
-# derives it) finds the same graph. It is the RFC 4122 URL namespace.
+# derives it) finds the same graph: "agent" is fe096781-5601-53d2-b2f6-0d3403f7e9ca.
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 
 

@@ -23,7 +23,8 @@ class InvokeRequest(BaseModel):
         min_length=1,
         max_length=128,
         pattern=r"^[\w.\-]+$",
-        description="Whose knowledge base to search (the one /v1/knowledge wrote to).",
+        description="Whose knowledge base to search (the one /v1/knowledge wrote to) and "
+        "whose threads to use; with authentication on, the API key's tenant instead.",
     )
     no_cache: bool = Field(False, description="Neither read nor write the response caches.")
     cache_ttl_s: int | None = Field(

@@ -27,16 +27,19 @@ from tests.e2e.servers import ServerProcess
 from tests.e2e.tenant_server import TENANT_HEADER
 
 QUESTION = {"messages": [{"role": "user", "content": "Which port does interlock listen on?"}]}
+# The agent's knobs ride in config.configurable; a cached answer would stream no tokens.
+NO_CACHE = {"configurable": {"no_cache": True}}
 
 GRAPHS = """
 import asyncio
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic describes these on Python 3.11
 
 
 class State(TypedDict, total=False):
@@ -96,6 +99,8 @@ def lg_env(
         "INTERLOCK_DATA_DIR": str(root / "data"),
         "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
         "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
+        # Short answers: the API is under test, and a loaded machine makes long ones slow.
+        "INTERLOCK_MAX_ANSWER_TOKENS": "48",
         "INTERLOCK_GRAPHS": (
             f'{{"echo": "{graphs}:echo_builder", "approval": "{graphs}:make_approval"}}'
         ),
@@ -177,6 +182,7 @@ async def test_stream_sends_metadata_then_each_mode_then_end(server: str) -> Non
             "agent",
             input=QUESTION,
             stream_mode=["values", "updates", "messages-tuple"],
+            config=NO_CACHE,
         )
     ]
     events = [p.event for p in parts]
@@ -198,7 +204,7 @@ async def test_stream_sends_metadata_then_each_mode_then_end(server: str) -> Non
     parts = [
         part
         async for part in client.runs.stream(
-            thread["thread_id"], "agent", input=QUESTION, stream_mode="messages"
+            thread["thread_id"], "agent", input=QUESTION, stream_mode="messages", config=NO_CACHE
         )
     ]
     events = [p.event for p in parts]
@@ -241,8 +247,8 @@ def test_assistants_list_the_agent_and_the_user_graphs(server: str) -> None:
     found = client.assistants.search()
     assert [a["graph_id"] for a in found] == ["agent", "echo", "approval"]
     agent = found[0]
-    # LangGraph's own derivation, so assistant ids carry over from a LangGraph server.
-    assert agent["assistant_id"] == str(uuid.uuid5(uuid.NAMESPACE_URL, "agent"))
+    # The id LangGraph's server gives graph "agent" (as in the SDK's docs): ids carry over.
+    assert agent["assistant_id"] == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"
     assert client.assistants.get("agent") == agent == client.assistants.get(agent["assistant_id"])
     assert [a["graph_id"] for a in client.assistants.search(graph_id="echo")] == ["echo"]
     drawn = client.assistants.get_graph("echo")
@@ -299,6 +305,12 @@ def test_bad_requests_get_404_422_409_501_with_reasons(server: str) -> None:
     refused(422, "input.messages", lambda: client.runs.wait(tid, "agent", input={"question": "hi"}))
     blank = {"messages": [{"role": "user", "content": " "}]}
     refused(422, "empty", lambda: client.runs.wait(tid, "agent", input=blank))
+    costly = {"configurable": {"max_cost": -1}}
+    refused(
+        422,
+        "config.configurable.max_cost",
+        lambda: client.runs.wait(tid, "agent", input=QUESTION, config=costly),
+    )
     refused(
         422,
         "stream_mode ['events'] is not served",
@@ -321,6 +333,8 @@ def test_bad_requests_get_404_422_409_501_with_reasons(server: str) -> None:
         "background runs are not supported",
         lambda: client.runs.create(tid, "agent", input=QUESTION),
     )
+    refused(501, "runs are not stored", lambda: client.runs.join(tid, str(uuid.uuid4())))
+    refused(501, "runs are not stored", lambda: client.runs.list(tid))
     refused(
         501,
         "multitask_strategy 'enqueue'",

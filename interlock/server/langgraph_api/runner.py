@@ -30,7 +30,7 @@ from interlock.graphs.registry import ServedGraph
 from interlock.memory.threads import RunOutcome
 from interlock.server.langgraph_api.deps import Caller
 from interlock.server.langgraph_api.errors import NotSupported
-from interlock.server.langgraph_api.schemas import RunCreate, interrupt_json
+from interlock.server.langgraph_api.schemas import AgentOptions, RunCreate, interrupt_json
 from interlock.tracing import NodeTimer, run_config
 
 log = logging.getLogger(__name__)
@@ -229,13 +229,17 @@ async def _start_agent(
         raise InvalidInput("the agent graph takes input.messages; command and interrupts are not")
     if body.checkpoint or body.checkpoint_id:
         raise InvalidInput("the agent graph runs from the thread's latest state, not a checkpoint")
+    options = AgentOptions.of(body.config)
     run = await caller.agent.stream_graph(
         agent_question(body.input),
         thread_id=thread_id,
-        user_id=_user_of(body),
+        user_id=options.user_id,
         tenant=caller.tenant,
         stream_mode=modes,
         reject_if_busy=True,
+        cache=options.cache(),
+        limits=options.limits(),
+        response_schema=options.response_schema,
     )
     items = _agent_items(caller, run, delete_after=delete_after)
     return StartedRun(run.run_id, run.thread_id, thread_id is None, items)

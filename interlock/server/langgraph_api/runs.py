@@ -25,6 +25,11 @@ BACKGROUND = (
     "background runs are not supported (the server keeps no work between requests); "
     "use runs.wait for the result or runs.stream for the events"
 )
+NOT_STORED = (
+    "runs are not stored after their request: there is nothing to list, get, join or cancel; "
+    "a streamed run is cancelled by closing its stream"
+)
+CRONS = "crons are not supported"
 
 
 async def _start(
@@ -101,3 +106,19 @@ async def create_stateless(caller: RunCaller) -> Response:
 @router.post("/runs/batch", status_code=501)
 async def create_batch(caller: RunCaller) -> Response:
     raise NotSupported(BACKGROUND)
+
+
+@router.post("/runs/crons", status_code=501)
+@router.post("/runs/crons/search", status_code=501)
+@router.post("/threads/{thread_id}/runs/crons", status_code=501)
+async def crons(caller: RunCaller) -> Response:
+    raise NotSupported(CRONS)
+
+
+@router.get("/threads/{thread_id}/runs", status_code=501)
+@router.get("/threads/{thread_id}/runs/{run_id}", status_code=501)
+@router.get("/threads/{thread_id}/runs/{run_id}/join", status_code=501)
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", status_code=501)
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=501)
+async def stored_runs(caller: RunCaller) -> Response:
+    raise NotSupported(NOT_STORED)

@@ -14,10 +14,13 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Interrupt, PregelTask, StateSnapshot
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from interlock.errors import InvalidInput
 from interlock.graphs.registry import ServedGraph
+from interlock.memory.response_cache import CacheControl
 from interlock.memory.threads import ThreadRecord, ThreadStatus
+from interlock.nodes.route import RouteLimits
 
 StreamModeName = Literal[
     "values",
@@ -112,6 +115,42 @@ class RunCreate(_Body):
         """The requested stream modes, in order, without repeats."""
         asked = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
         return list(dict.fromkeys(asked))
+
+
+class AgentOptions(_Body):
+    """What ``config.configurable`` sets for an agent run: ``/v1/agent/invoke``'s knobs."""
+
+    user_id: str = Field("anonymous", min_length=1, max_length=128)
+    no_cache: bool = False
+    cache_ttl_s: int | None = Field(None, ge=0)
+    max_cost: float | None = Field(None, ge=0)
+    max_latency_ms: float | None = Field(None, gt=0)
+    response_schema: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, config: dict[str, Any] | None) -> AgentOptions:
+        try:
+            return cls.model_validate((config or {}).get("configurable") or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(f"config.configurable.{where}: {first['msg']}") from None
+
+    def cache(self) -> CacheControl | None:
+        control = CacheControl()
+        if self.no_cache:
+            control["no_cache"] = True
+        if self.cache_ttl_s is not None:
+            control["ttl_s"] = self.cache_ttl_s
+        return control or None
+
+    def limits(self) -> RouteLimits | None:
+        limits = RouteLimits()
+        if self.max_cost is not None:
+            limits["max_cost"] = self.max_cost
+        if self.max_latency_ms is not None:
+            limits["max_latency_ms"] = self.max_latency_ms
+        return limits or None
 
 
 class AssistantSearch(_Body):
