@@ -201,7 +201,7 @@ class Usage:
         report: dict[str, Any] = {}
         ours = own_cpu_s
         for name, pids in self.groups.items():
-            procs = []
+            procs: list[dict[str, Any]] = []
             for pid in pids:
                 stat = _proc_stat(pid)
                 cpu = (stat[1] if stat else self.cpu0[pid]) - self.cpu0[pid]
@@ -245,7 +245,7 @@ class Failure(Exception):
 
 async def _sse(resp: aiohttp.ClientResponse) -> Any:
     """(event, data) pairs of a Server-Sent Events body."""
-    event, data = b"message", []
+    event, data = b"message", list[bytes]()
     async for raw in resp.content:
         line = raw.rstrip(b"\r\n")
         if not line:
@@ -798,17 +798,51 @@ def derive(results: list[dict[str, Any]], solo: list[dict[str, Any]]) -> dict[st
             if cpu and peer_cpu
             else None,
         }
-    base = alone.get("direct (simulators, round robin)")
-    if base and base["latency_ms_p50"] is not None:
+    ref = alone.get("direct (simulators, round robin)")
+    if ref and ref["latency_ms_p50"] is not None:
         comparison["one_at_a_time_added_ms_p50"] = {
             n: {
-                "latency": round(x["latency_ms_p50"] - base["latency_ms_p50"], 1),
-                "ttft": round(x["ttft_ms_p50"] - base["ttft_ms_p50"], 1),
+                "latency": round(x["latency_ms_p50"] - ref["latency_ms_p50"], 1),
+                "ttft": round(x["ttft_ms_p50"] - ref["ttft_ms_p50"], 1),
             }
             for n, x in alone.items()
-            if n != base["name"] and x["latency_ms_p50"] is not None
+            if n != ref["name"] and x["latency_ms_p50"] is not None
         }
     return comparison
+
+
+CAVEATS = [
+    "One 2-core machine shared with other engineers' jobs: resources.machine."
+    "busy_cores_outside_benchmark says how much of it they took during each run; the "
+    "client, the 3 simulators and the server under test shared the rest.",
+    "Linux schedules by autogroup (one per session): interlock's 2 uvicorn workers share "
+    "one group, as langgraph dev's single process has one, so the 2 workers got about "
+    "the CPU share of one process here.",
+    "langgraph dev runs one process (its in-memory runtime keeps runs and the queue in "
+    "that process; the CLI has no workers option); run with --n-jobs-per-worker = users "
+    "(default 10 would cap it at 10 concurrent runs), --allow-blocking (no blockbuster "
+    "checks) and LOG_LEVEL=WARNING. Its queue polls for new runs every 0.5 s when idle.",
+    "interlock's venv has no uvloop/httptools (uvicorn uses asyncio + h11); langgraph's "
+    "venv has both.",
+    "INTERLOCK_MAX_INFLIGHT_RUNS is set to the user count so that back-pressure does not "
+    "shed the benchmark's own load; INTERLOCK_AUTH=off.",
+]
+
+
+def notes(results: list[dict[str, Any]]) -> list[str]:
+    """What was not met, read off the runs; then the caveats of this set-up."""
+    found = []
+    for r in results:
+        rate = r["success_rate"]
+        if rate is not None and rate < 0.999:
+            errors = ", ".join(f"{n}x {e[:60]}" for e, n in list(r["errors"].items())[:3])
+            found.append(
+                f"{r['name']} ({r['users']} users): success {rate:.2%}, below the 99.9% "
+                f"target ({errors})"
+            )
+        if r["requests_per_s"] == 0 and not r["name"].startswith("direct"):
+            found.append(f"{r['name']}: no run completed inside the window")
+    return found + CAVEATS
 
 
 def report(
@@ -847,6 +881,7 @@ def report(
         "unloaded_one_at_a_time": solo,
         "runs": results,
         "comparison": comparison,
+        "notes": notes(results),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -29,6 +29,7 @@ from langchain_core.messages import AnyMessage
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from pydantic import SecretStr
 
 URLS = [u.strip() for u in os.environ.get("INTERLOCK_LARGE_MODEL_URLS", "").split(",") if u.strip()]
 MODEL = os.environ.get("INTERLOCK_LARGE_MODEL_NAME", "sim-model")
@@ -63,7 +64,13 @@ def _round_robin() -> Any:
             if not URLS:
                 raise RuntimeError("set INTERLOCK_LARGE_MODEL_URLS to the replicas' …/v1 URLs")
             models = [
-                ChatOpenAI(base_url=url, api_key="unused", model=MODEL, temperature=0, timeout=60)
+                ChatOpenAI(
+                    base_url=url,
+                    api_key=SecretStr("unused"),
+                    model=MODEL,
+                    temperature=0,
+                    timeout=60,
+                )
                 for url in URLS
             ]
             turn.append(itertools.cycle(models))
