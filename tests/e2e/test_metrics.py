@@ -89,6 +89,8 @@ def env(
         "INTERLOCK_LARGE_MODEL_URLS": ",".join(s.openai_url for s in simulators),
         "INTERLOCK_LARGE_MODEL_NAME": "sim-model",
         "INTERLOCK_HEALTH_INTERVAL_S": "0.5",
+        # Metrics, not keys: the uvicorn fixture below does not go through ServerProcess.
+        "INTERLOCK_AUTH": "off",
         # Short answers: these tests count, they do not read; the machine is shared.
         "INTERLOCK_MAX_ANSWER_TOKENS": "48",
         "INTERLOCK_REQUEST_TIMEOUT_S": "600",
