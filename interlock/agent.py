@@ -10,10 +10,11 @@ serve the same threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,7 +62,8 @@ from interlock.models.trained_router import RouterModel, TrainedRouter
 from interlock.nodes.route import RouteLimits
 from interlock.nodes.run_cap import RunCap
 from interlock.state import Tier, run_input
-from interlock.tracing import NodeTimer, run_config
+from interlock.tracing import NodeTimer, RunTrace, TraceLog, Tracer
+from interlock.tracing.langfuse_export import LangfuseExport
 
 THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 SAMPLE_KB = Path(__file__).parent / "data" / "sample_kb"
@@ -87,11 +89,15 @@ class _Run:
     thread_id: str
     input: dict[str, Any]
     config: RunnableConfig
-    timer: NodeTimer
+    trace: RunTrace
 
     @property
     def run_id(self) -> str:
-        return str(self.input["run_id"])
+        return self.trace.run_id
+
+    @property
+    def timer(self) -> NodeTimer:
+        return self.trace.timer
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,7 @@ class AgentResult:
     guards: list[dict[str, Any]]
     usage: dict[str, Any]
     timings_ms: dict[str, float]
+    trace_id: str = ""  # the run's trace in Langfuse and in `interlock traces`
     refused: bool = False
     from_cache: bool = False
     model: str | None = None
@@ -244,6 +251,32 @@ def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
     return {"small": tier("small"), "large": tier("large")}
 
 
+def _redacted(policy: InputPolicy, text: str) -> str:
+    return policy.redact(text)[0]
+
+
+def build_tracer(settings: Settings, client: aioredis.Redis, policy: object) -> Tracer:
+    """Langfuse when its keys are set (inputs and outputs redacted by ``policy``, the
+    input guard), and the local trace log unless ``trace_log_ttl_s`` is 0."""
+    langfuse = None
+    if settings.langfuse_enabled:
+        assert settings.langfuse_public_key and settings.langfuse_secret_key
+        redact: Callable[[str], str] | None = None
+        if isinstance(policy, InputPolicy):
+            redact = functools.partial(_redacted, policy)
+        langfuse = LangfuseExport(
+            public_key=settings.langfuse_public_key,
+            secret_key=settings.langfuse_secret_key.get_secret_value(),
+            host=settings.langfuse_host,
+            redact=redact,
+            environment=settings.langfuse_environment,
+        )
+    log_ = None
+    if settings.trace_log_ttl_s > 0:
+        log_ = TraceLog(client, prefix=settings.redis_prefix, ttl_s=settings.trace_log_ttl_s)
+    return Tracer(langfuse=langfuse, log=log_)
+
+
 def _written_messages(update: object) -> list[Any]:
     """The messages a node wrote to the state (the reducer has not run yet)."""
     written = update.get("messages") if isinstance(update, dict) else None
@@ -297,6 +330,7 @@ class Agent:
         redis_client: aioredis.Redis,
         threads: ThreadRegistry | None = None,
         metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
         self.graph = graph
@@ -304,6 +338,7 @@ class Agent:
         self.checkpointer = checkpointer
         self.redis = redis_client
         self.metrics = metrics  # every run is recorded here when set (the server sets it)
+        self.tracer = tracer or Tracer()  # timings only: no Langfuse, no local trace log
         # Who owns each thread: every method taking a thread id checks it here.
         self.threads = threads or ThreadRegistry(
             redis_client, prefix=settings.redis_prefix, ttl_s=settings.thread_ttl_s
@@ -382,6 +417,7 @@ class Agent:
             components=components,
             checkpointer=checkpointer,
             redis_client=client,
+            tracer=build_tracer(settings, client, components.input_policy),
         )
 
     # -- conversations ------------------------------------------------------------
@@ -416,10 +452,11 @@ class Agent:
                 raise ThreadNotFound(
                     f"thread {thread_id!r} does not exist; omit thread_id to start a new one"
                 )
-        timer = NodeTimer()
-        config = run_config(
-            thread_id=thread_id, user_id=user_id, tenant=tenant, graph_name=GRAPH_NAME, timer=timer
+        run_id = str(uuid.uuid4())
+        trace = self.tracer.start(
+            run_id=run_id, thread_id=thread_id, user_id=user_id, tenant=tenant, graph=GRAPH_NAME
         )
+        config = trace.config()
         if cache:
             config["configurable"]["cache"] = dict(cache)
         if limits:
@@ -437,9 +474,9 @@ class Agent:
         text, redactions = policy.redact(text) if isinstance(policy, InputPolicy) else (text, [])
         run = _Run(
             thread_id,
-            run_input(text, user_id=user_id, tenant=tenant, redactions=redactions),
+            run_input(text, user_id=user_id, tenant=tenant, redactions=redactions, run_id=run_id),
             config,
-            timer,
+            trace,
         )
         with redis_unavailable():
             await self.threads.claim(
@@ -451,14 +488,31 @@ class Agent:
             )
         return run
 
-    async def _finish(self, run: _Run, outcome: RunOutcome) -> None:
-        """Release the thread. Shielded: a run cancelled because its client left
-        still gets here; if Redis does not answer, the lease runs out by itself."""
+    async def _finish(
+        self,
+        run: _Run,
+        outcome: RunOutcome,
+        state: Mapping[str, Any] | None,
+        failure: BaseException | None,
+    ) -> None:
+        """Release the thread and record the trace. Shielded: a run cancelled because
+        its client left still gets here; if Redis does not answer, the lease runs out
+        by itself."""
         with anyio.CancelScope(shield=True):
             try:
                 await self.threads.finish(run.thread_id, run.run_id, outcome)
             except REDIS_ERRORS as exc:
                 log.warning("thread %s stays busy until its lease ends: %s", run.thread_id, exc)
+            cancelled = isinstance(failure, (asyncio.CancelledError, GeneratorExit))
+            error = None if failure is None or cancelled else f"{type(failure).__name__}: {failure}"
+            if error is None and state is not None and (info := state.get("error")):
+                error = f"{info['kind']}: {info['detail']}"
+            await self.tracer.finish(
+                run.trace,
+                state,
+                "cancelled" if cancelled else "error" if error else "ok",
+                error,
+            )
 
     def _result(self, run: _Run, state: dict[str, Any]) -> AgentResult:
         """The run's final state as a result, or the typed error it ended with."""
@@ -476,6 +530,7 @@ class Agent:
             guards=list(state.get("guards") or []),
             usage=dict(state.get("usage") or {}),
             timings_ms=run.timer.report(),
+            trace_id=run.trace.trace_id,
             refused=bool(error and error["kind"] == "refused"),
             from_cache=answer["from_cache"],
             model=answer.get("model"),
@@ -511,18 +566,24 @@ class Agent:
             question, thread_id, user_id, tenant, cache, limits, response_schema, cap
         )
         outcome: RunOutcome = "error"
+        state: dict[str, Any] | None = None
+        failure: BaseException | None = None
         tracker = RunTracker(self.metrics, run.config.get("run_name"), run.timer)
         try:
             with redis_unavailable():
                 state = await self.graph.ainvoke(run.input, config=run.config)
             outcome = _outcome(state)
             return tracker.finish(self._result(run, state))
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             outcome = "idle"  # stopped (the request timed out), not failed
+            failure = exc
+            raise
+        except BaseException as exc:
+            failure = exc
             raise
         finally:
             tracker.close()
-            await self._finish(run, outcome)
+            await self._finish(run, outcome, state, failure)
 
     async def stream(
         self,
@@ -604,6 +665,7 @@ class Agent:
         answer = _AnswerTokens(self.components.output_policy)
         state: dict[str, Any] | None = None
         outcome: RunOutcome = "error"
+        failure: BaseException | None = None
         tracker = RunTracker(self.metrics, run.config.get("run_name"), run.timer)
         try:
             with redis_unavailable():
@@ -630,16 +692,23 @@ class Agent:
             outcome = _outcome(state)
             if outcome != "error":
                 tracker.finish(self._result(run, state))
-        except (asyncio.CancelledError, GeneratorExit):
+        except (asyncio.CancelledError, GeneratorExit) as exc:
             outcome = "idle"  # stopped (the client left, the time ran out), not failed
+            failure = exc
+            raise
+        except BaseException as exc:
+            failure = exc
             raise
         finally:
             tracker.close()
-            await self._finish(run, outcome)
+            await self._finish(run, outcome, state, failure)
         yield "final", state
 
     async def _events(self, run: _Run) -> AsyncIterator[AgentEvent]:
-        yield AgentEvent("run", {"thread_id": run.thread_id, "run_id": run.run_id})
+        yield AgentEvent(
+            "run",
+            {"thread_id": run.thread_id, "run_id": run.run_id, "trace_id": run.trace.trace_id},
+        )
         try:
             async for mode, payload in self._drive(run, frozenset({"updates", "messages"})):
                 if mode == "messages":
@@ -758,6 +827,7 @@ class Agent:
         return status
 
     async def aclose(self) -> None:
+        await self.tracer.flush()
         await self.redis.aclose()
         await self.checkpointer.aclose()
         for tier in self.components.tiers.values():

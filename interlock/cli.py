@@ -1,4 +1,4 @@
-"""The ``interlock`` command: serve, ask, ingest, eval.
+"""The ``interlock`` command: serve, ask, ingest, eval, traces, keys.
 
 ``serve`` and ``ask`` bring up what is missing (the embedded model server,
 and Redis if none answers) for as long as the command runs, and stop it on
@@ -48,6 +48,7 @@ def _print_result(result: AgentResult, elapsed_s: float) -> None:
         print(f"  {node:<10} {ms:8.1f}")
     print(f"  {'total':<10} {elapsed_s * 1000:8.1f}")
     print(f"Thread: {result.thread_id}")
+    print(f"Trace: {result.trace_id}  (interlock traces {result.trace_id})")
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
@@ -329,8 +330,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once, on every replica")
     revoke.add_argument("key_id")
     from interlock.evals.command import add_parser as add_eval_parser
+    from interlock.tracing.command import add_parser as add_traces_parser
 
     add_eval_parser(sub)
+    add_traces_parser(sub)
     return parser
 
 
@@ -351,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from interlock.evals.command import eval_main
 
             return eval_main(settings, args)
+        if args.command == "traces":
+            from interlock.tracing.command import traces_main
+
+            return traces_main(settings, args)
         from interlock.embedded.stack import EmbeddedStack
 
         with EmbeddedStack(settings) as live:

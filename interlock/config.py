@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -50,7 +57,11 @@ class Settings(BaseSettings):
     """interlock's configuration; see README for the variables and their defaults."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
     )
 
     # --- services -------------------------------------------------------------
@@ -195,6 +206,37 @@ class Settings(BaseSettings):
     # INTERLOCK_GRAPHS='{"echo": "./graphs/echo.py:graph"}'.
     graphs: dict[str, str] = Field(default_factory=dict)
 
+    # --- tracing ----------------------------------------------------------------
+    # Langfuse's own variable names work too (LANGFUSE_PUBLIC_KEY, ...), so a
+    # deployment already set up for Langfuse needs nothing new. Both keys set = on.
+    langfuse_public_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("INTERLOCK_LANGFUSE_PUBLIC_KEY", "LANGFUSE_PUBLIC_KEY"),
+    )
+    langfuse_secret_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("INTERLOCK_LANGFUSE_SECRET_KEY", "LANGFUSE_SECRET_KEY"),
+    )
+    langfuse_host: str = Field(
+        "https://cloud.langfuse.com",
+        validation_alias=AliasChoices(
+            "INTERLOCK_LANGFUSE_HOST", "LANGFUSE_BASE_URL", "LANGFUSE_HOST"
+        ),
+        description="Langfuse's URL; spans go to <host>/api/public/otel/v1/traces.",
+    )
+    langfuse_environment: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "INTERLOCK_LANGFUSE_ENVIRONMENT", "LANGFUSE_TRACING_ENVIRONMENT"
+        ),
+    )
+    trace_log_ttl_s: int = Field(
+        7 * 86400,
+        ge=0,
+        description="How long each run's local trace record (`interlock traces`) stays in "
+        "Redis; 0 = no records.",
+    )
+
     # --- data -------------------------------------------------------------------
     data_dir: Path = Field(
         Path("./data"), description="Logs of embedded services and the embedded Redis's data."
@@ -202,6 +244,15 @@ class Settings(BaseSettings):
     sample_kb_path: Path | None = Field(
         None, description="Folder ingested on first run; default: the bundled sample docs."
     )
+
+    @property
+    def langfuse_enabled(self) -> bool:
+        return bool(self.langfuse_public_key and self.langfuse_secret_key)
+
+    @field_validator("langfuse_host")
+    @classmethod
+    def _validate_langfuse_host(cls, value: str) -> str:
+        return _check_http_url(value)
 
     @field_validator(
         "small_model_urls",

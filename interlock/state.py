@@ -177,12 +177,13 @@ def run_input(
     user_id: str = "anonymous",
     tenant: str = "default",
     redactions: list[str] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """The input of one run: the new user message plus a reset of per-run fields."""
     return {
         "redactions": list(redactions or []),
         "messages": [HumanMessage(content=question)],
-        "run_id": str(uuid.uuid4()),
+        "run_id": run_id or str(uuid.uuid4()),
         "question": question,
         "user_id": user_id,
         "tenant": tenant,

@@ -127,6 +127,7 @@ async def run_main(settings: Settings, args: argparse.Namespace) -> int:
                 on_item=lambda _row: bar.update(1),
             )
     finally:
+        langfuse = agent.tracer.langfuse
         await agent.aclose()
     report = build_report(
         rows,
@@ -160,6 +161,7 @@ async def run_main(settings: Settings, args: argparse.Namespace) -> int:
             dataset_name=f"interlock-{args.dataset.stem}",
             run_name=f"{args.graph}-{started_at}",
             dataset_sha256=report["dataset"]["sha256"],
+            client=langfuse.client if langfuse is not None else None,
         )
     except Exception as exc:  # the reports are written; an unreachable Langfuse loses only this
         print(f"warning: Langfuse dataset run not recorded: {exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ session is the item's thread id); this uploads the dataset items, then runs
 Langfuse's experiment over them with a task that returns the answer already
 produced and evaluators that attach the scores already computed. So the
 Langfuse numbers are exactly the report's numbers, and the agent is not run a
-second time. Without LANGFUSE_PUBLIC_KEY/SECRET_KEY nothing is sent.
+second time. Without Langfuse configured (``Settings.langfuse_*``) nothing is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from interlock.evals.dataset import EvalItem
-from interlock.tracing import langfuse_enabled
 
 SCORES = (
     "exact_match",
@@ -39,16 +38,13 @@ def record_run(
     dataset_sha256: str,
     client: Any = None,
 ) -> str | None:
-    """Upload items and scores; returns the experiment URL (or id), None when not configured.
+    """Upload items and scores; returns the experiment URL (or id), None without ``client``
+    (the agent's ``tracer.langfuse.client``: Langfuse is not configured).
 
     Blocking (the SDK's HTTP calls): call it through ``asyncio.to_thread``.
     """
-    if client is None:
-        if not langfuse_enabled():
-            return None
-        from langfuse import get_client
-
-        client = get_client()
+    if client is None:  # Langfuse not configured
+        return None
     from langfuse import Evaluation
 
     client.create_dataset(

@@ -10,22 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from interlock.memory.knowledge import KnowledgeBase
+from interlock.memory.retriever import KnowledgeRetriever, from_langchain
 from interlock.state import AgentState, RetrieveTask
 
 
 class Retrieve:
+    """Searches through a LangChain retriever so each search is traced (query, chunk
+    ids and scores) as a retriever observation under this node."""
+
     def __init__(self, knowledge: KnowledgeBase, *, top_k: int = 5) -> None:
         self.knowledge = knowledge
         self.top_k = top_k
+        self.retriever = KnowledgeRetriever(knowledge=knowledge, top_k=top_k)
 
-    async def __call__(self, state: RetrieveTask | AgentState) -> dict[str, Any]:
+    async def __call__(
+        self, state: RetrieveTask | AgentState, config: RunnableConfig | None = None
+    ) -> dict[str, Any]:
         query = state.get("query") or state.get("question", "")
         tenant = state.get("tenant") or "default"
-        documents = await self.knowledge.search(str(query), tenant=str(tenant), top_k=self.top_k)
-        return {"documents": documents}
+        found = await self.retriever.ainvoke(
+            str(query), config, tenant=str(tenant), top_k=self.top_k
+        )
+        return {"documents": [from_langchain(doc) for doc in found]}
 
 
 class RecallMemories:

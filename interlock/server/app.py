@@ -28,6 +28,7 @@ from interlock.server.routes import health as health_routes
 from interlock.server.routes import knowledge as knowledge_routes
 from interlock.server.routes import metrics as metrics_routes
 from interlock.server.routes import openai_compat
+from interlock.server.trace_header import TraceHeader
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     # Middleware added last runs first: CORS answers preflights before anything else.
+    app.add_middleware(TraceHeader)
     app.add_middleware(InFlightRuns, max_runs=settings.max_inflight_runs)
     app.add_middleware(
         BodySizeLimit,

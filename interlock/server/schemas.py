@@ -78,6 +78,10 @@ class InvokeResponse(BaseModel):
     guards: list[dict[str, Any]]
     usage: dict[str, Any]
     timings_ms: dict[str, float]
+    trace_id: str = Field(
+        "",
+        description="The run's trace: in Langfuse when configured, and `interlock traces ID`.",
+    )
     refused: bool
     from_cache: bool
     model: str | None

@@ -31,7 +31,7 @@ from interlock.memory.threads import RunOutcome
 from interlock.server.langgraph_api.deps import Caller
 from interlock.server.langgraph_api.errors import NotSupported
 from interlock.server.langgraph_api.schemas import AgentOptions, RunCreate, interrupt_json
-from interlock.tracing import NodeTimer, run_config
+from interlock.tracing import RunTrace
 
 log = logging.getLogger(__name__)
 
@@ -286,10 +286,9 @@ def _command(data: Mapping[str, Any]) -> Command:
     return Command(**fields)
 
 
-def _graph_config(
-    caller: Caller, served: ServedGraph, body: RunCreate, thread_id: str, run_id: str
-) -> RunnableConfig:
+def _graph_config(served: ServedGraph, body: RunCreate, trace: RunTrace) -> RunnableConfig:
     """The caller's config with interlock's: thread, tenant, tracing, run id (ours win)."""
+    thread_id, run_id = trace.thread_id, trace.run_id
     given = body.config or {}
     configurable = dict(given.get("configurable") or {})
     configurable["thread_id"] = thread_id
@@ -298,13 +297,7 @@ def _graph_config(
             configurable[key] = value
     if body.checkpoint_id:
         configurable["checkpoint_id"] = body.checkpoint_id
-    base = run_config(
-        thread_id=thread_id,
-        user_id=caller.principal.user_for(_user_of(body)),
-        tenant=caller.tenant,
-        graph_name=served.graph_id,
-        timer=NodeTimer(),
-    )
+    base = trace.config()
     config = RunnableConfig(
         configurable=configurable,
         callbacks=base.get("callbacks"),
@@ -337,7 +330,14 @@ async def _start_graph(
     stateless = thread_id is None
     thread = thread_id or str(uuid.uuid4())
     run_id = str(uuid.uuid4())
-    config = _graph_config(caller, served, body, thread, run_id)
+    trace = caller.agent.tracer.start(
+        run_id=run_id,
+        thread_id=thread,
+        user_id=caller.principal.user_for(_user_of(body)),
+        tenant=caller.tenant,
+        graph=served.graph_id,
+    )
+    config = _graph_config(served, body, trace)
     graph_input = _command(body.command) if body.command is not None else body.input
     with redis_unavailable():
         if stateless:
@@ -350,7 +350,7 @@ async def _start_graph(
             if stateless:
                 await caller.threads.delete(thread, caller.tenant)
             raise
-    items = _graph_items(caller, served, body, graph_input, config, modes, delete_after)
+    items = _graph_items(caller, served, body, graph_input, config, trace, modes, delete_after)
     return StartedRun(run_id, thread, stateless, items)
 
 
@@ -360,6 +360,7 @@ async def _graph_items(
     body: RunCreate,
     graph_input: Any,
     config: RunnableConfig,
+    trace: RunTrace,
     modes: Sequence[str],
     delete_after: bool,
 ) -> AsyncIterator[RunItem]:
@@ -368,6 +369,7 @@ async def _graph_items(
     outcome: RunOutcome = "error"
     final: Any = None
     failure: Failure | None = None
+    cancelled = False
     try:
         async for item in served.graph.astream(
             graph_input,
@@ -390,11 +392,18 @@ async def _graph_items(
             outcome = "interrupted"
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "idle"  # stopped (client gone, time up), not failed
+        cancelled = True
         raise
     except Exception as exc:  # the user's graph failed: the caller gets why
         log.warning("run %s of graph %s failed", run_id, served.graph_id, exc_info=True)
         failure = Failure(type(exc).__name__, str(exc) or type(exc).__name__)
     finally:
+        await caller.agent.tracer.finish(
+            trace,
+            final if isinstance(final, dict) else None,
+            "cancelled" if cancelled else "error" if failure else "ok",
+            f"{failure.error}: {failure.message}" if failure else None,
+        )
         await _shielded(caller.threads.finish(thread_id, run_id, outcome), "release a thread")
         if delete_after:
             await _shielded(
