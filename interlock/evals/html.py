@@ -135,7 +135,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<td class=l>{html.escape(r.get('error') or r['answer'])}</td>"
         f"<td>{_cell(r.get('token_f1'))}</td>"
         f"<td class=l><code>{html.escape(str(r.get('thread_id')))}</code><br>"
-        f"<code>{html.escape(str(r.get('run_id')))}</code></td>"
+        f"<code>{html.escape(str(r.get('run_id')))}</code><br>"
+        f"<code>{html.escape(str(r.get('trace_id')))}</code></td>"
         "</tr>"
         for r in failures
     )
@@ -157,8 +158,9 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<h2>Failures ({len(failures)})</h2>"
         "<p>Answerable items whose answer does not contain the expected answer, unanswerable "
         "items that were answered, and errors. Thread id (the Langfuse session id when "
-        "tracing), then the run id.</p>"
+        "tracing), run id, then trace id: <code>interlock traces TRACE_ID</code> shows the "
+        "run's steps, and Langfuse has the trace under that id when configured.</p>"
         "<table><tr><th class=l>id</th><th class=l>question</th><th class=l>expected</th>"
-        "<th class=l>answer</th><th>F1</th><th class=l>thread / run</th></tr>"
+        "<th class=l>answer</th><th>F1</th><th class=l>thread / run / trace</th></tr>"
         f"{fail_rows}</table></body></html>\n"
     )

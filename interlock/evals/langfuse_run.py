@@ -79,7 +79,8 @@ def record_run(
             Evaluation(
                 name=name,
                 value=float(row[name]),
-                comment=f"thread {row.get('thread_id')}" if name == "latency_ms" else None,
+                # The agent's own trace of the item (the experiment's trace replays its answer).
+                comment=f"agent trace {row.get('trace_id')}, thread {row.get('thread_id')}",
             )
             for name in SCORES
             if isinstance(row.get(name), int | float) and not isinstance(row.get(name), bool)

@@ -8,7 +8,7 @@ for the question itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
@@ -28,7 +28,11 @@ class Retrieve:
         self.retriever = KnowledgeRetriever(knowledge=knowledge, top_k=top_k)
 
     async def __call__(
-        self, state: RetrieveTask | AgentState, config: RunnableConfig | None = None
+        self,
+        state: RetrieveTask | AgentState,
+        # Spelled Optional[...]: LangGraph recognises the config parameter by this string
+        # (with postponed annotations), and warns at every compile on "RunnableConfig | None".
+        config: Optional[RunnableConfig] = None,  # noqa: UP045
     ) -> dict[str, Any]:
         query = state.get("query") or state.get("question", "")
         tenant = state.get("tenant") or "default"

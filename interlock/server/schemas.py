@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.memory.response_cache import CacheControl
 from interlock.nodes.route import RouteLimits
@@ -68,7 +68,47 @@ class InvokeRequest(BaseModel):
         return control or None
 
 
+INVOKE_EXAMPLE: dict[str, Any] = {
+    "thread_id": "0b7f6a2e-3c1d-4d8e-9f61-2a5b7c9d0e13",
+    "run_id": "5d2c8e4a-1f3b-4a6c-8d9e-7b0a1c2d3e4f",
+    "answer": "interlock listens on port 8000 by default [1].",
+    "citations": [
+        {"id": "sample_kb/serving.md#0", "source": "sample_kb/serving.md", "title": "Serving"}
+    ],
+    "route": {"tier": "small", "score": 0.18, "reason": "lookup: short factual question"},
+    "check": {
+        "score": 0.91,
+        "verdict": "supported",
+        "sentences": [],
+        "unsupported": [],
+        "invalid_citations": [],
+        "unknown_numbers": [],
+    },
+    "guards": [
+        {"stage": "input", "allowed": True, "redacted": False, "triggered": [], "reasons": []}
+    ],
+    "usage": {"calls": 1, "input_tokens": 512, "output_tokens": 14, "cost": 0.0},
+    "timings_ms": {
+        "guard_in": 14.2,
+        "planner": 3.1,
+        "retrieve": 61.0,
+        "route": 2.0,
+        "generate": 1893.4,
+        "check": 40.2,
+        "guard_out": 6.5,
+    },
+    "trace_id": "4e604a9f6a5d9997b48a9fed24f40b17",
+    "refused": False,
+    "from_cache": False,
+    "model": "smollm2-135m-instruct",
+    "plan": {"kind": "lookup", "needs_retrieval": True, "sub_queries": []},
+    "fallbacks": [],
+}
+
+
 class InvokeResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [INVOKE_EXAMPLE]})
+
     thread_id: str
     run_id: str
     answer: str
