@@ -86,12 +86,33 @@ def record_run(
             if isinstance(row.get(name), int | float) and not isinstance(row.get(name), bool)
         ]
 
+    def run_scores(**_: Any) -> list[Evaluation]:
+        """Run-level scores: each metric's mean over the items it applies to (the report's
+        aggregate), named ``mean_<metric>``."""
+        means = []
+        for name in SCORES:
+            values = [
+                float(row[name])
+                for row in rows
+                if isinstance(row.get(name), int | float) and not isinstance(row.get(name), bool)
+            ]
+            if values:
+                means.append(
+                    Evaluation(
+                        name=f"mean_{name}",
+                        value=round(sum(values) / len(values), 4),
+                        comment=f"over {len(values)} items",
+                    )
+                )
+        return means
+
     result = client.run_experiment(
         name=dataset_name,
         run_name=run_name,
         data=data,
         task=task,
         evaluators=[scores],
+        run_evaluators=[run_scores],
         max_concurrency=8,
     )
     client.flush()

@@ -102,8 +102,16 @@ class PoolChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        # Langfuse and LangSmith read the model name from these.
-        return {"model_name": self.tier.model, "model": self.tier.model, "tier": self.tier.name}
+        # Langfuse and LangSmith read the model name and the sampling parameters from
+        # these (a call's own max_tokens/temperature override them in its kwargs).
+        return {
+            "model_name": self.tier.model,
+            "model": self.tier.model,
+            "tier": self.tier.name,
+            "temperature": self.tier.temperature,
+            "max_tokens": self.tier.max_tokens,
+            "frequency_penalty": self.tier.frequency_penalty,
+        }
 
     @staticmethod
     def _options(kwargs: Mapping[str, Any]) -> dict[str, Any]:

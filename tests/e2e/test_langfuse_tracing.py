@@ -135,6 +135,8 @@ def test_a_run_is_one_trace_with_a_span_per_node_generations_retrievals_and_scor
     assert usage["input"] > 0 and usage["output"] > 0
     assert "total" in answer_call.json_attr("langfuse.observation.cost_details")
     assert answer_call.attributes["langfuse.observation.model.name"]
+    parameters = answer_call.json_attr("langfuse.observation.model.parameters")
+    assert {"temperature", "max_tokens"} <= set(parameters), parameters
     assert answer_call.json_attr("langfuse.observation.metadata.tier") in ("small", "large")
 
     # Each retrieval is a retriever observation with the chunk ids and scores.

@@ -51,7 +51,13 @@ class FakeLangfuse:
         )
 
     def run_experiment(
-        self, *, data: list[Any], task: Any, evaluators: list[Any], **kw: Any
+        self,
+        *,
+        data: list[Any],
+        task: Any,
+        evaluators: list[Any],
+        run_evaluators: list[Any] = (),  # type: ignore[assignment]
+        **kw: Any,
     ) -> Any:
         self.run = kw
         for item in data:
@@ -63,6 +69,7 @@ class FakeLangfuse:
                 for e in ev(input=item.input, output=output, metadata=item.metadata)
             ]
             self.scores[item.id] = {e.name: e.value for e in evaluations}
+        self.run_scores = {e.name: e.value for ev in run_evaluators for e in ev(item_results=[])}
         return SimpleNamespace(experiment_url="http://lf/run/1", experiment_id="1")
 
     def flush(self) -> None:
@@ -85,3 +92,9 @@ def test_items_and_the_reports_scores_are_recorded() -> None:
     assert client.outputs == {"abcdefabcdef-a": "8000.", "abcdefabcdef-b": "I do not know."}
     assert client.scores["abcdefabcdef-a"] == {"token_f1": 1.0, "latency_ms": 12.5}
     assert client.scores["abcdefabcdef-b"] == {"refusal_correct": 1.0, "latency_ms": 3.0}
+    # Run-level: each metric's mean over the items it applies to.
+    assert client.run_scores == {
+        "mean_token_f1": 1.0,
+        "mean_refusal_correct": 1.0,
+        "mean_latency_ms": 7.75,
+    }
