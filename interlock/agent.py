@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import anyio
-import redis
 import redis.asyncio as aioredis
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
@@ -50,6 +49,7 @@ from interlock.memory.checkpointer import RedisCheckpointSaver
 from interlock.memory.embeddings import MiniLMEmbeddings
 from interlock.memory.knowledge import IngestReport, KnowledgeBase, OnProgress, SourceDocument
 from interlock.memory.longterm import LanceDBStore
+from interlock.memory.redis_pool import REDIS_ERRORS
 from interlock.memory.response_cache import CacheControl, ResponseCache
 from interlock.memory.semantic_cache import SemanticCache
 from interlock.memory.threads import RunOutcome, ThreadRegistry
@@ -67,7 +67,6 @@ from interlock.tracing.langfuse_export import LangfuseExport
 
 THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 SAMPLE_KB = Path(__file__).parent / "data" / "sample_kb"
-REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
 # LangGraph stream modes ``Agent.stream_graph`` serves.
 GRAPH_MODES = frozenset({"values", "updates", "messages"})
 # Metadata key of a streamed answer chunk: the draft (attempt) it belongs to.
@@ -260,17 +259,10 @@ def build_tracer(settings: Settings, client: aioredis.Redis, policy: object) -> 
     input guard), and the local trace log unless ``trace_log_ttl_s`` is 0."""
     langfuse = None
     if settings.langfuse_enabled:
-        assert settings.langfuse_public_key and settings.langfuse_secret_key
         redact: Callable[[str], str] | None = None
         if isinstance(policy, InputPolicy):
             redact = functools.partial(_redacted, policy)
-        langfuse = LangfuseExport(
-            public_key=settings.langfuse_public_key,
-            secret_key=settings.langfuse_secret_key.get_secret_value(),
-            host=settings.langfuse_host,
-            redact=redact,
-            environment=settings.langfuse_environment,
-        )
+        langfuse = LangfuseExport.from_settings(settings, redact)
     log_ = None
     if settings.trace_log_ttl_s > 0:
         log_ = TraceLog(client, prefix=settings.redis_prefix, ttl_s=settings.trace_log_ttl_s)

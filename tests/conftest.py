@@ -18,6 +18,7 @@ import redis
 from interlock.config import Settings
 from interlock.embedded.model_server import LlamaServer
 from interlock.memory.embeddings import MiniLMEmbeddings
+from tests.e2e.servers import drop_prefix
 
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -51,11 +52,7 @@ def embeddings() -> MiniLMEmbeddings:
 def prefix(redis_url: str) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_prefix(redis_url, name)
 
 
 @pytest.fixture

@@ -15,6 +15,10 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+# What a Redis call raises when Redis is down or unreachable (redis-py wraps most of
+# it in RedisError; a refused or reset socket can surface as the builtin errors).
+REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
+
 # Connections one pool may open (Redis's own default limit is 10,000 clients).
 MAX_CONNECTIONS = 256
 # How long a command waits for a free connection before it fails.

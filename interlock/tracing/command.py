@@ -32,14 +32,8 @@ def _langfuse_line(settings: Settings, trace_id: str) -> str:
         )
     from interlock.tracing.langfuse_export import LangfuseExport
 
-    assert settings.langfuse_public_key and settings.langfuse_secret_key
-    export = LangfuseExport(
-        public_key=settings.langfuse_public_key,
-        secret_key=settings.langfuse_secret_key.get_secret_value(),
-        host=settings.langfuse_host,
-    )
     try:
-        return f"langfuse: {export.trace_url(trace_id)}"
+        return f"langfuse: {LangfuseExport.from_settings(settings).trace_url(trace_id)}"
     except Exception as exc:
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return f"langfuse: not reachable at {settings.langfuse_host} ({reason})"
@@ -64,8 +58,7 @@ async def _read(settings: Settings, args: argparse.Namespace) -> Any:
 
 
 def traces_main(settings: Settings, args: argparse.Namespace) -> int:
-    from interlock.tracing.context import trace_id_for
-    from interlock.tracing.record import TRACE_ID
+    from interlock.tracing.context import as_trace_id
     from interlock.tracing.tree import render, render_list
 
     if args.id is not None and not (0 < len(args.id) <= 128):
@@ -76,7 +69,7 @@ def traces_main(settings: Settings, args: argparse.Namespace) -> int:
     if args.id is None:
         print(json.dumps(found, indent=2) if args.json else render_list(found))
         return 0
-    trace_id = args.id if TRACE_ID.match(args.id) else trace_id_for(args.id)
+    trace_id = as_trace_id(args.id)
     if args.json:
         print(json.dumps(found, indent=2))
         return 0 if found else 1

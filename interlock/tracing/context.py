@@ -9,11 +9,13 @@ id alone finds its trace in Langfuse and in the local trace log.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 TRACE_HEADER = "x-interlock-trace-id"
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 # A request's list of the trace ids its runs opened. A list, not a value: the run
 # is prepared in a context copied from the request's, and a copy sees the same list.
@@ -23,6 +25,11 @@ _announced: ContextVar[list[str] | None] = ContextVar("interlock_trace_ids", def
 def trace_id_for(run_id: str) -> str:
     """The 32-hex-digit trace id of a run (W3C and Langfuse format)."""
     return hashlib.sha256(run_id.encode("utf-8")).digest()[:16].hex()
+
+
+def as_trace_id(id_: str) -> str:
+    """A trace id as given, or the trace id of a run id (what a user may paste in)."""
+    return id_ if TRACE_ID.match(id_) else trace_id_for(id_)
 
 
 @contextmanager

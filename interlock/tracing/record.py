@@ -10,16 +10,14 @@ One write per run, in one round trip.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal, TypedDict
 
 import redis.asyncio as aioredis
 
-from interlock.tracing.context import trace_id_for
+from interlock.tracing.context import as_trace_id
 from interlock.tracing.scores import Score
 from interlock.tracing.timer import Span
 
-TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 RECENT = 1000  # how many runs ``recent`` can list
 
 
@@ -61,8 +59,7 @@ class TraceLog:
 
     async def get(self, id_: str) -> TraceRecord | None:
         """The record of a trace id, or of a run id (its trace id is derived from it)."""
-        trace_id = id_ if TRACE_ID.match(id_) else trace_id_for(id_)
-        raw = await self.client.get(self._key(trace_id))
+        raw = await self.client.get(self._key(as_trace_id(id_)))
         return json.loads(raw) if raw else None
 
     async def recent(self, limit: int = 20) -> list[TraceRecord]:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
-import redis
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 
+from interlock.memory.redis_pool import REDIS_ERRORS
 from interlock.tracing.context import announce, trace_id_for
 from interlock.tracing.langfuse_export import LangfuseExport
 from interlock.tracing.record import TraceLog, TraceRecord
@@ -126,7 +126,7 @@ class Tracer:
         with anyio.CancelScope(shield=True):
             try:
                 await self.log.save(record)
-            except (redis.RedisError, ConnectionError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("trace of run %s not kept: %s", trace.run_id, exc)
 
     async def flush(self) -> None:

@@ -11,8 +11,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import redis
 
 from interlock.embedded.process import free_port
+
+
+def interlock_env(
+    redis_url: str, prefix: str, folder: Path, model_url: str, large_url: str | None = None
+) -> dict[str, str]:
+    """The INTERLOCK_* variables of a server on its own Redis prefix and LanceDB folder;
+    both tiers on ``model_url`` unless ``large_url`` names the large one."""
+    return {
+        "INTERLOCK_REDIS_URL": redis_url,
+        "INTERLOCK_REDIS_PREFIX": prefix,
+        "INTERLOCK_LANCEDB_URI": str(folder / "lancedb"),
+        "INTERLOCK_DATA_DIR": str(folder / "data"),
+        "INTERLOCK_SMALL_MODEL_URLS": model_url,
+        "INTERLOCK_LARGE_MODEL_URLS": large_url or model_url,
+    }
+
+
+def drop_prefix(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key a test's servers wrote under ``prefix``."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 class ServerProcess:

@@ -12,23 +12,15 @@ import httpx
 import httpx_sse
 import openai
 import pytest
-import redis
 
 from interlock.embedded.model_server import LlamaServer
-from tests.e2e.servers import ServerProcess
+from tests.e2e.servers import ServerProcess, drop_prefix, interlock_env
 from tests.fixtures.make_pdf import pdf_bytes
 
 
 @pytest.fixture
 def server_env(redis_url: str, prefix: str, llama: LlamaServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": prefix,
-        "INTERLOCK_LANCEDB_URI": str(tmp_path / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(tmp_path / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
-    }
+    return interlock_env(redis_url, prefix, tmp_path, llama.openai_url)
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +31,12 @@ def server(
     ~25 s (they use distinct threads, users and documents, so they do not collide)."""
     tmp = tmp_path_factory.mktemp("http-api")
     prefix = f"test-http-{uuid.uuid4().hex[:12]}"
-    env = {
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": prefix,
-        "INTERLOCK_LANCEDB_URI": str(tmp / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(tmp / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
-    }
-    proc = ServerProcess(env, tmp / "server.log").start()
+    proc = ServerProcess(
+        interlock_env(redis_url, prefix, tmp, llama.openai_url), tmp / "server.log"
+    ).start()
     yield proc
     proc.stop()
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_prefix(redis_url, prefix)
 
 
 def invoke(url: str, **body: object) -> httpx.Response:

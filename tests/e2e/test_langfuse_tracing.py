@@ -19,7 +19,7 @@ import pytest
 from interlock.embedded.model_server import LlamaServer
 from interlock.tracing import trace_id_for
 from tests.e2e.langfuse_capture import PROJECT_ID, Capture, CapturedSpan, serve
-from tests.e2e.servers import ServerProcess
+from tests.e2e.servers import ServerProcess, drop_prefix, interlock_env
 
 # The agent graph's nodes in the order a plain lookup runs them (others may interleave).
 NODE_ORDER = ["guard_in", "planner", "route", "generate", "check", "guard_out"]
@@ -51,18 +51,15 @@ def traced(
     tmp = tmp_path_factory.mktemp("traced")
     prefix = f"test-lf-{int(time.time() * 1000)}"
     env = {
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": prefix,
-        "INTERLOCK_LANCEDB_URI": str(tmp / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(tmp / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
+        **interlock_env(redis_url, prefix, tmp, llama.openai_url),
         # Langfuse's own variable names, as a deployment already using Langfuse sets them.
         "LANGFUSE_PUBLIC_KEY": "pk-lf-test",
         "LANGFUSE_SECRET_KEY": "sk-lf-test",
         "LANGFUSE_HOST": url,
         "LANGFUSE_FLUSH_INTERVAL": "0.2",
-        "LANGFUSE_TIMEOUT": "2",
+        # Long: an export made on the request path would hold a request this long when the
+        # capture hangs, which the hang test would see.
+        "LANGFUSE_TIMEOUT": "60",
     }
     proc = ServerProcess(env, tmp / "server.log").start()
     ingest = httpx.post(
@@ -73,13 +70,7 @@ def traced(
     assert ingest.status_code == 200, ingest.text
     yield proc
     proc.stop()
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_prefix(redis_url, prefix)
 
 
 def _ask(server: ServerProcess, question: str, **body: object) -> httpx.Response:
@@ -206,8 +197,11 @@ def test_a_hanging_or_failing_langfuse_costs_the_request_nothing(
     before = len(state.requests)
     state.mode = mode  # type: ignore[assignment]
     try:
+        began = time.monotonic()
         response = _ask(traced, "Which port does interlock listen on by default?")
+        took = time.monotonic() - began
         assert response.status_code == 200, response.text
+        assert took < 45, f"{took:.0f}s: the request waited on Langfuse (timeout 60s)"
         assert response.json()["answer"] and response.json()["trace_id"]
         # The SDK did try to send this run (and was held or refused), off the request path.
         state.wait_for(lambda: len(state.requests) > before, timeout_s=30)

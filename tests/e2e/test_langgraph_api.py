@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from interlock.embedded.model_server import LlamaServer
-from tests.e2e.servers import ServerProcess
+from tests.e2e.servers import ServerProcess, drop_prefix, interlock_env
 from tests.e2e.tenant_server import TENANT_HEADER
 
 QUESTION = {"messages": [{"role": "user", "content": "Which port does interlock listen on?"}]}
@@ -78,11 +77,7 @@ def make_approval():
 def module_prefix(redis_url: str) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_prefix(redis_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +88,7 @@ def lg_env(
     graphs = root / "graphs.py"
     graphs.write_text(GRAPHS)
     return {
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": module_prefix,
-        "INTERLOCK_LANCEDB_URI": str(root / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(root / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
+        **interlock_env(redis_url, module_prefix, root, llama.openai_url),
         # Short answers: the API is under test, and a loaded machine makes long ones slow.
         "INTERLOCK_MAX_ANSWER_TOKENS": "48",
         "INTERLOCK_GRAPHS": (

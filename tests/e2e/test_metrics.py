@@ -18,14 +18,13 @@ from typing import Any
 import httpx
 import httpx_sse
 import pytest
-import redis
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.embedded.model_server import LlamaServer
 from interlock.embedded.process import free_port
 from interlock.testing.vllm_simulator import SimulatorProcess
-from tests.e2e.servers import ServerProcess
+from tests.e2e.servers import ServerProcess, drop_prefix, interlock_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "interlock-dashboard.json"
@@ -81,12 +80,13 @@ def env(
     folder = tmp_path_factory.mktemp("metrics")
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield {
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": prefix,
-        "INTERLOCK_LANCEDB_URI": str(folder / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(folder / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": ",".join(s.openai_url for s in simulators),
+        **interlock_env(
+            redis_url,
+            prefix,
+            folder,
+            llama.openai_url,
+            large_url=",".join(s.openai_url for s in simulators),
+        ),
         "INTERLOCK_LARGE_MODEL_NAME": "sim-model",
         "INTERLOCK_HEALTH_INTERVAL_S": "0.5",
         # Metrics, not keys: the uvicorn fixture below does not go through ServerProcess.
@@ -100,11 +100,7 @@ def env(
         "INTERLOCK_LARGE_COST_PER_1K_INPUT": "2",
         "INTERLOCK_LARGE_COST_PER_1K_OUTPUT": "6",
     }
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    drop_prefix(redis_url, prefix)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import redis
 
 from interlock.embedded.model_server import LlamaServer
 from interlock.testing.vllm_simulator import SimulatorProcess
-from tests.e2e.servers import ServerProcess
+from tests.e2e.servers import ServerProcess, drop_prefix, interlock_env
 
 # Prices for the embedded model, so that runs cost something a budget can run out of.
 PRICED = {
@@ -42,21 +42,13 @@ def shared_env(
     folder = tmp_path_factory.mktemp("auth")
     yield {
         "INTERLOCK_AUTH": "api_keys",
-        "INTERLOCK_REDIS_URL": redis_url,
-        "INTERLOCK_REDIS_PREFIX": prefix,
-        "INTERLOCK_LANCEDB_URI": str(folder / "lancedb"),
-        "INTERLOCK_DATA_DIR": str(folder / "data"),
-        "INTERLOCK_SMALL_MODEL_URLS": llama.openai_url,
-        "INTERLOCK_LARGE_MODEL_URLS": llama.openai_url,
+        **interlock_env(redis_url, prefix, folder, llama.openai_url),
         "INTERLOCK_SEMANTIC_CACHE_THRESHOLD": "0",
         # Short answers: these tests are about admission, not about what is said.
         "INTERLOCK_MAX_ANSWER_TOKENS": "48",
         **PRICED,
     }
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    drop_prefix(redis_url, prefix)
 
 
 @pytest.fixture(scope="module")
