@@ -378,11 +378,15 @@ async def load(
     usage_groups: dict[str, list[int]],
     during: Callable[[float], Awaitable[dict[str, Any]]] | None = None,
     rate: float | None = None,
+    think_s: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """``users`` closed-loop streaming users for ``ramp_s`` + ``duration_s``; the summary.
 
     With ``rate`` (requests/s in all), each user also waits for its next slot
     (one run per ``users / rate`` seconds): the same load at a set request rate.
+    With ``think_s`` (low, high), a user reads the answer and types the next
+    question for a uniform draw of that many seconds between runs, as people
+    at a chat do; without it the next run starts the moment one ends.
     """
     samples: list[Sample] = []
     # Idle connections are dropped before the servers' own keep-alive timeout (uvicorn: 5 s)
@@ -415,7 +419,9 @@ async def load(
             tokens = rng.randint(MIN_TOKENS, MAX_TOKENS)
             sample = await target.once(session, uid, n, tokens, into=samples)
             n += 1
-            if sample.error:
+            if think_s:
+                await asyncio.sleep(rng.uniform(*think_s))
+            elif sample.error:
                 await asyncio.sleep(0.05)  # a client backs off a little after a failure
 
     lags: list[float] = []
@@ -448,6 +454,7 @@ async def load(
             sample.error, sample.ended = f"unfinished after {DRAIN_S:.0f} s", time.perf_counter()
     in_window = [s for s in samples if window0 <= s.started < window1]
     return summarize(target.name, users, samples, in_window, window0, window1, lags) | {
+        "think_s": list(think_s) if think_s else None,
         "resources": resources,
         **extra,
     }
@@ -542,6 +549,7 @@ class Plan:
     agent: bool
     pool: bool
     out: Path
+    think_s: tuple[float, float] | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -652,7 +660,12 @@ async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
             print(f"-- {target.name}: {kw.get('users', plan.users)} users × "
                   f"{kw.get('duration_s', plan.duration_s)} s"
                   + (f" at {kw['rate']} req/s" if kw.get("rate") else ""))  # fmt: skip
-            options = {"users": plan.users, "duration_s": plan.duration_s, "ramp_s": plan.ramp_s}
+            options = {
+                "users": plan.users,
+                "duration_s": plan.duration_s,
+                "ramp_s": plan.ramp_s,
+                "think_s": plan.think_s,
+            }
             result = await load(target, usage_groups=groups(server), **(options | kw))
             results.append(result)
             # What is measured so far, in case a later phase fails or is interrupted.
@@ -679,7 +692,14 @@ async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
             done = next((r for r in results if r["name"] == name), None)
             if done and done["requests_per_s"] > 0:
                 same = Target(f"direct at the {name} rate", "openai", urls)
-                await measure(same, None, rate=done["requests_per_s"], duration_s=plan.matched_s)
+                await measure(
+                    same,
+                    None,
+                    rate=done["requests_per_s"],
+                    duration_s=plan.matched_s,
+                    think_s=None,
+                    ramp_s=5.0,
+                )
         if plan.kill:
             victim = sims[1]
 
@@ -698,7 +718,12 @@ async def _run(plan: Plan, tmp: Path) -> dict[str, Any]:
             agent = Target("interlock agent (full default graph)", "agent", [interlock.url])
             calls0 = sum(s.stats()["requests"] for s in sims)
             await measure(
-                agent, interlock, users=plan.agent_users, duration_s=plan.agent_duration_s
+                agent,
+                interlock,
+                users=plan.agent_users,
+                duration_s=plan.agent_duration_s,
+                think_s=None,  # closed loop: what the whole path costs at saturation
+                ramp_s=5.0,
             )
             calls = sum(s.stats()["requests"] for s in sims) - calls0
             done = results[-1]["requests"] + results[-1]["warm_up"]["requests"]
@@ -895,7 +920,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds measured per run")
-    parser.add_argument("--ramp", type=float, default=5.0, help="seconds to start all users")
+    parser.add_argument(
+        "--ramp", type=float, help="seconds to start all users (default: 5, or the longest think)"
+    )
+    parser.add_argument(
+        "--think",
+        default="10-30",
+        help="seconds a user waits between runs, LOW-HIGH (uniform), or 0 for none",
+    )
     parser.add_argument("--workers", type=int, default=2, help="interlock's uvicorn workers")
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--kill-at", type=float, default=20.0, help="seconds into the kill run")
@@ -910,10 +942,14 @@ def main() -> None:
     parser.add_argument("--no-pool", action="store_true", help="skip the pool run (no kill)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    think = None if args.think in ("0", "") else tuple(float(x) for x in args.think.split("-"))
+    if think is not None and (len(think) != 2 or not 0 <= think[0] <= think[1]):
+        parser.error("--think is LOW-HIGH in seconds, e.g. 10-30, or 0")
     plan = Plan(
         users=args.users,
         duration_s=args.duration,
-        ramp_s=args.ramp,
+        ramp_s=args.ramp if args.ramp is not None else (think[1] if think else 5.0),
+        think_s=think,  # type: ignore[arg-type]
         workers=args.workers,
         replicas=args.replicas,
         kill_at_s=args.kill_at,

@@ -243,6 +243,7 @@ def build_tiers(settings: Settings) -> dict[Tier, ModelTier]:
             max_tokens=settings.max_answer_tokens,
             temperature=settings.temperature,
             frequency_penalty=settings.frequency_penalty,
+            resume_streams=settings.resume_streams,
             cost_per_1k_input=setting("cost_per_1k_input"),
             cost_per_1k_output=setting("cost_per_1k_output"),
         )

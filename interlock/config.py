@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     model_deadline_s: float = Field(120.0, gt=0, description="All attempts of one call.")
     model_attempts: int = Field(4, ge=1, le=20)
     retry_backoff_s: float = Field(0.02, ge=0)
+    resume_streams: bool = Field(
+        True,
+        description="A stream cut mid-answer continues on another replica from the text "
+        "already sent (vLLM's continue_final_message); off: it fails with StreamInterrupted.",
+    )
     breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open it.")
     breaker_error_rate: float = Field(0.5, gt=0, le=1)
     breaker_window_s: float = Field(30.0, gt=0)

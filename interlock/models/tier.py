@@ -8,11 +8,16 @@ The pool adds what a single client lacks:
 * a failed call — connect error, timeout, 5xx, or 429 (its Retry-After is
   honoured by resting that replica) — moves to another replica after a short
   exponential backoff with jitter, all within one total deadline;
-* a *stream* that already delivered tokens is never silently restarted on
-  another replica (the user would see the answer twice, or two different
-  answers spliced): it fails with ``StreamInterrupted`` carrying the partial
-  text, and the caller decides (the agent's fallback node retries the whole
-  generation, visibly);
+* a *stream* that already delivered tokens is never restarted on another
+  replica (the user would see the answer twice, or two different answers
+  spliced). With ``resume_streams`` (the default) it *continues* there: the
+  next replica is given the text sent so far as an open assistant message
+  (``wire.continuation_body``) and writes the rest of the same answer, so a
+  replica dying mid-load costs the client a pause, not its answer. Without
+  it, or for structured output (a JSON grammar cannot start mid-document),
+  it fails with ``StreamInterrupted`` carrying the partial text, and the
+  caller decides (the agent's fallback node retries the whole generation,
+  visibly);
 * token usage and cost per call, from the server's usage field or, when a
   server omits it, from the server's own tokenizer (``/tokenize``).
 
@@ -138,6 +143,7 @@ class ModelTier:
         max_tokens: int = 256,
         temperature: float = 0.0,
         frequency_penalty: float = 0.0,
+        resume_streams: bool = True,
         cost_per_1k_input: float = 0.0,
         cost_per_1k_output: float = 0.0,
     ) -> None:
@@ -152,6 +158,7 @@ class ModelTier:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.frequency_penalty = frequency_penalty
+        self.resume_streams = resume_streams
         self.cost_per_1k_input = cost_per_1k_input
         self.cost_per_1k_output = cost_per_1k_output
         self.retry = retry or RetryPolicy()
@@ -302,6 +309,16 @@ class ModelTier:
         )
         return Usage(calls=1, input_tokens=tokens_in, output_tokens=tokens_out, cost=cost), source
 
+    def _plus(self, usage: Usage, tokens_in: int, tokens_out: int) -> Usage:
+        return Usage(
+            calls=usage["calls"] + 1,
+            input_tokens=usage["input_tokens"] + tokens_in,
+            output_tokens=usage["output_tokens"] + tokens_out,
+            cost=usage["cost"]
+            + tokens_in / 1000 * self.cost_per_1k_input
+            + tokens_out / 1000 * self.cost_per_1k_output,
+        )
+
     def _give_up(self, failures: list[str]) -> ModelUnavailable:
         return ModelUnavailable(
             f"every replica of the {self.name} tier failed: {'; '.join(failures) or 'deadline'}"
@@ -386,7 +403,7 @@ class ModelTier:
         stop: Sequence[str] | None = None,
         response_format: Mapping[str, Any] | None = None,
     ) -> TierStream:
-        """Token stream; fails over only until the first token is out (see module doc)."""
+        """Token stream; after the first token, fails over only by continuing (module doc)."""
         body = self._body(
             messages,
             stream=True,
@@ -409,13 +426,21 @@ class ModelTier:
         deadline = time.monotonic() + self.retry.deadline_s
         tried: set[str] = set()
         failures: list[str] = []
+        sent: list[str] = []  # every delta the caller has, across attempts
+        # What interrupted attempts consumed (estimated: a cut stream sends no usage).
+        cut_in = cut_out = 0
+        resumable = self.resume_streams and "response_format" not in body
+        began0 = time.perf_counter()
+        ttft: float | None = None
         for attempt in range(self.retry.max_attempts):
             replica = await self._acquire(affinity_key, tried, deadline, failures)
             if replica is None:
                 break
             began = time.perf_counter()
-            ttft: float | None = None
-            parts: list[str] = []
+            request = wire.continuation_body(body, "".join(sent), len(sent)) if sent else body
+            first = len(sent)  # where this attempt's deltas begin
+            fresh = 0
+            attempt_ttft: float | None = None
             usage: Mapping[str, Any] | None = None
             finish: str | None = None
             try:
@@ -423,7 +448,7 @@ class ModelTier:
                 # aclosing: a consumer that stops early must release the connection now.
                 async with contextlib.aclosing(
                     wire.stream(
-                        self._http[replica.url], replica.url, body, timeout_s=max(budget, 0.001)
+                        self._http[replica.url], replica.url, request, timeout_s=max(budget, 0.001)
                     )
                 ) as deltas:
                     async for delta in deltas:
@@ -432,36 +457,47 @@ class ModelTier:
                         finish = delta.finish_reason or finish
                         if not delta.text:
                             continue
+                        if attempt_ttft is None:
+                            attempt_ttft = time.perf_counter() - began
                         if ttft is None:
-                            ttft = time.perf_counter() - began
-                        parts.append(delta.text)
+                            ttft = time.perf_counter() - began0
+                        fresh += 1
+                        sent.append(delta.text)
                         yield delta.text
             except wire.RateLimited as exc:
                 replica.cooling_until = time.monotonic() + exc.retry_after_s
                 failures.append(f"{replica.url}: 429")
             except wire.ReplicaFailure as exc:
                 replica.record_failure(time.perf_counter() - began)
-                if parts:
-                    raise StreamInterrupted(
-                        f"{replica.url} failed after {len(parts)} streamed tokens: {exc}",
-                        "".join(parts),
-                    ) from exc
+                why = f"{replica.url} failed after {len(sent)} streamed tokens: {exc}"
+                if sent and not resumable:
+                    raise StreamInterrupted(why, "".join(sent)) from exc
+                if fresh:
+                    cut_in += len(_text_of(messages)) // 4 + 1
+                    cut_out += fresh
+                    log.warning("%s; continuing on another replica", why)
                 failures.append(f"{replica.url}: {_why(exc, began)}")
             except wire.RequestRejected as exc:
                 replica.breaker.success()
+                if sent:  # a server that cannot continue an answer: the caller decides
+                    raise StreamInterrupted(
+                        f"{replica.url} refused to continue the answer: {exc}", "".join(sent)
+                    ) from exc
                 raise ModelRejected(f"{replica.url} rejected the request: {exc}") from exc
             else:
                 latency = time.perf_counter() - began
-                replica.record_success(latency, ttft)
-                text = "".join(parts)
-                counted, source = await self._usage(usage, replica, messages, text)
+                replica.record_success(latency, attempt_ttft)
+                own = "".join(sent[first:])  # earlier attempts' text is in cut_out
+                counted, source = await self._usage(usage, replica, messages, own)
                 replica.record_usage(counted)
+                if cut_out:
+                    counted = self._plus(counted, cut_in, cut_out)
                 holder.generation = Generation(
-                    text=text.strip(),
+                    text="".join(sent).strip(),
                     model=self.model,
                     replica=replica.url,
                     usage=counted,
-                    latency_s=latency,
+                    latency_s=time.perf_counter() - began0,
                     ttft_s=ttft,
                     attempts=attempt + 1,
                     tier=self.name,
@@ -472,6 +508,12 @@ class ModelTier:
             finally:
                 replica.in_flight -= 1
             await self._pause(attempt, deadline)
+        if sent:
+            raise StreamInterrupted(
+                f"the {self.name} tier could not finish a streamed answer: "
+                + ("; ".join(failures) or "deadline"),
+                "".join(sent),
+            )
         raise self._give_up(failures)
 
     # -- health ------------------------------------------------------------------------

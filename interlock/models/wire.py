@@ -110,6 +110,25 @@ def request_body(
     return body
 
 
+def continuation_body(body: Mapping[str, Any], prefix: str, tokens_sent: int) -> dict[str, Any]:
+    """``body`` asking a server to go on with an answer that already begins with ``prefix``.
+
+    The prefix becomes a final assistant message that the chat template leaves
+    open (vLLM's ``continue_final_message`` with ``add_generation_prompt``
+    off; llama-server treats a final assistant message as a prefill), so the
+    model writes the rest of the same answer rather than a new one.
+    ``max_tokens`` shrinks by the tokens already sent (one per streamed delta,
+    as vLLM and llama-server stream them).
+    """
+    resumed = dict(body)
+    resumed["messages"] = [*body["messages"], {"role": "assistant", "content": prefix}]
+    resumed["continue_final_message"] = True
+    resumed["add_generation_prompt"] = False
+    if isinstance(body.get("max_tokens"), int):
+        resumed["max_tokens"] = max(1, body["max_tokens"] - tokens_sent)
+    return resumed
+
+
 def retry_after_s(headers: httpx.Headers, default: float = 1.0) -> float:
     """Retry-After as seconds (RFC 9110 allows seconds or an HTTP date)."""
     value = headers.get("retry-after")

@@ -82,18 +82,14 @@ async def stream_for_client(request: Request, events: AsyncIterator[T]) -> Async
 
     producer = asyncio.ensure_future(produce())
     watcher = asyncio.ensure_future(_disconnected(request))
+    # The watcher stops the run; the run's own clean-up then ends the queue. Racing each
+    # queue.get() against the watcher instead cost a task and an asyncio.wait per event.
+    watcher.add_done_callback(lambda _: producer.cancel())
     try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                return
-            item = getter.result()
-            if item is _END:
-                break
+        while (item := await queue.get()) is not _END:
             yield item  # type: ignore[misc]
-        await producer  # re-raise what ended the run, if anything did
+        if not watcher.done():
+            await producer  # re-raise what ended the run, if anything did
     finally:
         for pending in (producer, watcher):
             if not pending.done():

@@ -12,8 +12,10 @@ What it serves (matched to vLLM's ``vllm/entrypoints/openai`` sources):
 * ``POST /v1/chat/completions``: non-streaming and SSE streaming, ``max_tokens`` /
   ``max_completion_tokens``, ``stream_options`` (``include_usage``,
   ``continuous_usage_stats``), ``response_format`` json_schema / json_object (the
-  content is the minimal JSON document valid against the schema), vLLM's context-length
-  and validation errors (``{"error": {"message", "type", "param", "code"}}``).
+  content is the minimal JSON document valid against the schema),
+  ``continue_final_message`` (with ``add_generation_prompt: false``: the answer goes on
+  after the final assistant message's text), vLLM's context-length and validation
+  errors (``{"error": {"message", "type", "param", "code"}}``).
 * ``GET /v1/models``, ``GET /health`` (200, empty body), ``GET /metrics`` (Prometheus
   text with vLLM's metric names, labels ``model_name`` and ``engine``).
 * Not part of vLLM, under ``/_simulator/``: ``POST config`` (patch any
@@ -663,6 +665,15 @@ class _Simulator:
         natural = self._answer(body)
         if isinstance(natural, JSONResponse):
             return natural
+        if body.get("continue_final_message") is True:
+            if body.get("add_generation_prompt", True) is True:  # vLLM's own check
+                return _error(
+                    "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+                )
+            last = messages[-1]
+            if not isinstance(last, dict) or last.get("role") != "assistant":
+                return _error("continue_final_message needs a final assistant message.")
+            natural = _after(natural, str(last.get("content") or ""))
         cap = max_len - prompt_tokens if limit is None else limit
         return _Plan(
             request_id=request_id,
@@ -705,6 +716,16 @@ class _Simulator:
             return [text[i : i + 4] for i in range(0, len(text), 4)]  # ~4 chars a token
         count = self.config.output_tokens
         return [f"token{i}" if i == 0 else f" token{i}" for i in range(count)]
+
+
+def _after(pieces: list[str], prefix: str) -> list[str]:
+    """The pieces of an answer that come after ``prefix`` (a continued answer's rest)."""
+    written = ""
+    for i, piece in enumerate(pieces):
+        if not prefix.startswith(written + piece):
+            return pieces[i:]
+        written += piece
+    return []
 
 
 def _usage(prompt: int, completion: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
@@ -213,13 +214,29 @@ async def test_stream_sends_metadata_then_each_mode_then_end(server: str) -> Non
     assert roles(state["values"]) == ["human", "ai", "human", "ai"]
 
 
-def test_stateless_runs_leave_no_thread(server: str) -> None:
+def test_stateless_runs_leave_no_thread(server: str, redis_url: str, module_prefix: str) -> None:
     client = sclient(server)
     values = client.runs.wait(None, "agent", input=QUESTION)
     assert roles(values) == ["human", "ai"] and values["answer"]["text"]
     parts = list(client.runs.stream(None, "agent", input=QUESTION, stream_mode="updates"))
     assert parts[0].event == "metadata" and parts[-1].event == "end"
     refused(404, "does not exist", lambda: client.threads.get(parts[0].data["thread_id"]))
+    # A user graph's stateless run keeps its checkpoints in the server's memory: it
+    # answers (interrupts too) and never writes its thread to Redis.
+    said = {"messages": [{"role": "user", "content": "hi"}]}
+    stream = client.runs.stream(
+        None, "echo", input={**said, "sleep_s": 1.0}, stream_mode=["custom", "values"]
+    )
+    thread_id = next(stream).data["thread_id"]
+    assert next(p for p in stream if p.event == "custom").data == {"echoing": "hi"}
+    with redis.Redis.from_url(redis_url) as r:  # mid-run: its input is checkpointed
+        assert not [k for k in r.scan_iter(f"{module_prefix}*") if thread_id.encode() in k]
+    last = [p.data for p in stream if p.event == "values"][-1]
+    assert last["messages"][-1]["content"] == "echo: hi"
+    assert client.runs.wait(None, "echo", input=said)["messages"][-1]["content"] == "echo: hi"
+    paused = client.runs.wait(None, "approval", input={"messages": []})
+    assert [i["value"] for i in paused["__interrupt__"]] == ["approve?"]
+    refused(404, "does not exist", lambda: client.threads.get(thread_id))
     kept = list(
         client.runs.stream(
             None,

@@ -173,9 +173,10 @@ async def test_streaming_measures_ttft_and_never_silently_restarts(
     assert stream.generation is not None and len(tokens) >= 4
     assert stream.generation.ttft_s is not None and 0.08 <= stream.generation.ttft_s < 1.0
     assert stream.generation.usage["output_tokens"] == 8
-    # A replica that dies after the first tokens: the stream fails visibly with the partial text.
+    # A replica that dies after the first tokens, resume_streams off: the stream fails
+    # visibly with the partial text.
     configure(sims[0], inter_token_s=0.2, output_tokens=40)
-    pool2 = tier(sims[:2], strategy="round_robin", max_tokens=40)
+    pool2 = tier(sims[:2], strategy="round_robin", max_tokens=40, resume_streams=False)
     pool2.strategy = type(pool2.strategy)()  # start at r0
     stream = pool2.stream(MESSAGES)
     received: list[str] = []
@@ -187,6 +188,47 @@ async def test_streaming_measures_ttft_and_never_silently_restarts(
     assert info.value.partial == "".join(received)
     await pool.aclose()
     await pool2.aclose()
+
+
+async def test_a_stream_cut_mid_answer_continues_on_another_replica(
+    sims: list[SimulatorProcess],
+) -> None:
+    configure(sims[0], inter_token_s=0.1, output_tokens=20)
+    configure(sims[1], output_tokens=20)
+    pool = tier(sims[:2], strategy="round_robin", max_tokens=20)
+    pool.strategy = type(pool.strategy)()  # start at r0
+    stream = pool.stream(MESSAGES)
+    received: list[str] = []
+    async for token in stream:
+        received.append(token)
+        if len(received) == 5:
+            sims[0].kill()
+    # One answer, no token twice, none missing: r1 wrote the rest of r0's answer.
+    assert "".join(received).split() == [f"token{i}" for i in range(20)]
+    generation = stream.generation
+    assert generation is not None and generation.attempts == 2
+    assert generation.replica == sims[1].openai_url.rstrip("/")
+    assert generation.usage["output_tokens"] == 20 and generation.usage["calls"] == 2
+    await pool.aclose()
+
+
+async def test_a_cut_structured_stream_is_not_continued(sims: list[SimulatorProcess]) -> None:
+    # A JSON grammar cannot start mid-document: the caller gets the interruption.
+    configure(sims[0], inter_token_s=0.2)
+    pool = tier(sims[:2], strategy="round_robin", max_tokens=64)
+    pool.strategy = type(pool.strategy)()
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    stream = pool.stream(
+        MESSAGES,
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    received: list[str] = []
+    with pytest.raises(StreamInterrupted):
+        async for token in stream:
+            received.append(token)
+            if len(received) == 1:
+                sims[0].kill()
+    await pool.aclose()
 
 
 async def test_structured_output_through_the_pool(sims: list[SimulatorProcess]) -> None:

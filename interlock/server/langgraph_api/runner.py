@@ -339,6 +339,13 @@ async def _start_graph(
     )
     config = _graph_config(served, body, trace)
     graph_input = _command(body.command) if body.command is not None else body.input
+    if stateless and delete_after:
+        # Nobody can read this thread (its id is new and deleted at the end): no record,
+        # no lease, checkpoints in memory (ServedGraph.ephemeral).
+        items = _graph_items(
+            caller, served, body, graph_input, config, trace, modes, ephemeral=True
+        )
+        return StartedRun(run_id, thread, stateless, items)
     with redis_unavailable():
         if stateless:
             await caller.threads.create(thread, caller.tenant, graph_id=served.graph_id)
@@ -350,7 +357,9 @@ async def _start_graph(
             if stateless:
                 await caller.threads.delete(thread, caller.tenant)
             raise
-    items = _graph_items(caller, served, body, graph_input, config, trace, modes, delete_after)
+    items = _graph_items(
+        caller, served, body, graph_input, config, trace, modes, delete_after=delete_after
+    )
     return StartedRun(run_id, thread, stateless, items)
 
 
@@ -362,16 +371,20 @@ async def _graph_items(
     config: RunnableConfig,
     trace: RunTrace,
     modes: Sequence[str],
-    delete_after: bool,
+    *,
+    delete_after: bool = False,
+    ephemeral: bool = False,
 ) -> AsyncIterator[RunItem]:
+    """The run's items; ``ephemeral``: on ``served.ephemeral``, outside the thread registry."""
     conf = config["configurable"]
     thread_id, run_id = conf["thread_id"], str(config["run_id"])
+    graph = served.ephemeral if ephemeral else served.graph
     outcome: RunOutcome = "error"
     final: Any = None
     failure: Failure | None = None
     cancelled = False
     try:
-        async for item in served.graph.astream(
+        async for item in graph.astream(
             graph_input,
             config,
             stream_mode=cast(list[StreamMode], list(modes) or ["values"]),
@@ -384,7 +397,7 @@ async def _graph_items(
             namespace, mode, payload = item if body.stream_subgraphs else ((), *item)
             if mode in modes:
                 yield Chunk(mode, payload, tuple(namespace))
-        snapshot = await served.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
         final = snapshot.values
         outcome = "idle"
         if snapshot.interrupts and isinstance(final, dict):
@@ -404,7 +417,10 @@ async def _graph_items(
             "cancelled" if cancelled else "error" if failure else "ok",
             f"{failure.error}: {failure.message}" if failure else None,
         )
-        await _shielded(caller.threads.finish(thread_id, run_id, outcome), "release a thread")
+        if ephemeral:
+            await served.memory.adelete_thread(thread_id)
+        else:
+            await _shielded(caller.threads.finish(thread_id, run_id, outcome), "release a thread")
         if delete_after:
             await _shielded(
                 caller.agent.delete_thread(thread_id, caller.tenant), "delete a stateless thread"
