@@ -1,6 +1,8 @@
 """HTTP load: 1,000 streaming users against interlock's server, LangGraph's own, and no server.
 
-Usage: .venv/bin/python benchmarks/http_load.py [--users 1000] [--duration 60]
+Usage: .venv/bin/python benchmarks/http_load.py [--users 1000] [--duration 60] [--think 10-30]
+       .venv/bin/python benchmarks/http_load.py --users 100 --think 0 --no-agent \
+           --out benchmarks/results/http_load_100_users.json   # saturation: the ratio
 
 What one run does, on this machine, every process started and stopped by it:
 
@@ -21,9 +23,14 @@ What one run does, on this machine, every process started and stopped by it:
   planner, retrieval, routing, generation, check, fallback, memory) at lower
   concurrency, to show what the whole path costs.
 
-Each user loops — open a streaming run, read it to the end, open the next — until the
-run's time is up. Users start over ``--ramp`` seconds; only runs started after the ramp
-count. Reported per target: success rate, requests/s, latency and TTFT (first token
+Each user loops — open a streaming run, read it to the end, think, open the next —
+until the run's time is up. Thinking (``--think``, default 10-30 s, uniform) is the time a
+person takes to read a short answer and type the next question; 1,000 such users offer
+~48 runs/s. ``--think 0`` is a closed loop (the next run the moment one ends): it
+saturates any server, and measures throughput at saturation (1,000 of them would offer
+~1,600 runs/s, more than the simulators alone can stream on this machine: see
+results/http_load_1000_closed_loop.json). Users start over ``--ramp`` seconds (default:
+the longest think); only runs started after the ramp count. Reported per target: success rate, requests/s, latency and TTFT (first token
 with text) p50/p95/p99, the latency/TTFT added over ``direct``, CPU seconds and peak
 RSS of every server process, the client's own CPU and event-loop lag, and how much CPU
 other processes on the (shared) machine took meanwhile. Writes
