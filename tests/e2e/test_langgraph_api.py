@@ -333,6 +333,21 @@ def test_bad_requests_get_404_422_409_501_with_reasons(server: str) -> None:
         "assistant 'nope' does not exist",
         lambda: client.runs.wait(tid, "nope", input=QUESTION),
     )
+    # A refused input does not leave the thread it would have created behind.
+    fresh = str(uuid.uuid4())
+    for graph, body in (("agent", {"question": "hi"}), ("echo", {"messages": []})):
+        refused(
+            422,
+            "input.messages" if graph == "agent" else "user_id",
+            lambda g=graph, b=body: client.runs.wait(
+                fresh,
+                g,
+                input=b,
+                if_not_exists="create",
+                config={"configurable": {"user_id": ""}} if g == "echo" else None,
+            ),
+        )
+    refused(404, "does not exist", lambda: client.threads.get(fresh))
     refused(409, "already exists", lambda: client.threads.create(thread_id=tid))
     assert client.threads.create(thread_id=tid, if_exists="do_nothing")["thread_id"] == tid
     refused(

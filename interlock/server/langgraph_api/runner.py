@@ -209,29 +209,45 @@ async def start_run(
     ``modes`` are graph stream modes (``graph_modes``); none for ``runs.wait``.
     """
     check_options(body, streaming=bool(modes))
+    # Input errors first: a bad request must not leave a thread behind (if_not_exists).
+    if served.is_agent:
+        question = _agent_input(body)
+        if thread_id is not None:
+            await _open_thread(caller, thread_id, served, body)
+        delete_after = thread_id is None and body.on_completion != "keep"
+        return await _start_agent(caller, thread_id, body, question, modes, delete_after)
+    user = caller.principal.user_for(_user_of(body))
+    graph_input = _command(body.command) if body.command is not None else body.input
     if thread_id is not None:
         await _open_thread(caller, thread_id, served, body)
     delete_after = thread_id is None and body.on_completion != "keep"
-    if served.is_agent:
-        return await _start_agent(caller, thread_id, body, modes, delete_after)
-    return await _start_graph(caller, served, thread_id, body, modes, delete_after, lease_s)
+    return await _start_graph(
+        caller, served, thread_id, body, graph_input, user, modes, delete_after, lease_s
+    )
 
 
 # -- the agent graph ---------------------------------------------------------------------
-async def _start_agent(
-    caller: Caller,
-    thread_id: str | None,
-    body: RunCreate,
-    modes: Sequence[str],
-    delete_after: bool,
-) -> StartedRun:
+def _agent_input(body: RunCreate) -> str:
+    """The agent's question, or why the request does not suit the agent graph."""
     if body.command is not None or body.interrupt_before or body.interrupt_after:
         raise InvalidInput("the agent graph takes input.messages; command and interrupts are not")
     if body.checkpoint or body.checkpoint_id:
         raise InvalidInput("the agent graph runs from the thread's latest state, not a checkpoint")
+    AgentOptions.of(body.config)  # its errors too
+    return agent_question(body.input)
+
+
+async def _start_agent(
+    caller: Caller,
+    thread_id: str | None,
+    body: RunCreate,
+    question: str,
+    modes: Sequence[str],
+    delete_after: bool,
+) -> StartedRun:
     options = AgentOptions.of(body.config)
     run = await caller.agent.stream_graph(
-        agent_question(body.input),
+        question,
         thread_id=thread_id,
         user_id=caller.principal.user_for(options.user_id),
         tenant=caller.tenant,
@@ -323,6 +339,8 @@ async def _start_graph(
     served: ServedGraph,
     thread_id: str | None,
     body: RunCreate,
+    graph_input: Any,
+    user: str,
     modes: Sequence[str],
     delete_after: bool,
     lease_s: float,
@@ -331,14 +349,9 @@ async def _start_graph(
     thread = thread_id or str(uuid.uuid4())
     run_id = str(uuid.uuid4())
     trace = caller.agent.tracer.start(
-        run_id=run_id,
-        thread_id=thread,
-        user_id=caller.principal.user_for(_user_of(body)),
-        tenant=caller.tenant,
-        graph=served.graph_id,
+        run_id=run_id, thread_id=thread, user_id=user, tenant=caller.tenant, graph=served.graph_id
     )
     config = _graph_config(served, body, trace)
-    graph_input = _command(body.command) if body.command is not None else body.input
     if stateless and delete_after:
         # Nobody can read this thread (its id is new and deleted at the end): no record,
         # no lease, checkpoints in memory (ServedGraph.ephemeral).
