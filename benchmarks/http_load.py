@@ -848,14 +848,14 @@ CAVEATS = [
     "busy_cores_outside_benchmark says how much of it they took during each run; the "
     "client, the 3 simulators and the server under test shared the rest.",
     "Linux schedules by autogroup (one per session): interlock's 2 uvicorn workers share "
-    "one group, as langgraph dev's single process has one, so the 2 workers got about "
-    "the CPU share of one process here.",
+    "one group, as langgraph dev's single process has one, so while other jobs compete "
+    "the 2 workers get about the CPU share of one process.",
     "langgraph dev runs one process (its in-memory runtime keeps runs and the queue in "
     "that process; the CLI has no workers option); run with --n-jobs-per-worker = users "
     "(default 10 would cap it at 10 concurrent runs), --allow-blocking (no blockbuster "
     "checks) and LOG_LEVEL=WARNING. Its queue polls for new runs every 0.5 s when idle.",
-    "interlock's venv has no uvloop/httptools (uvicorn uses asyncio + h11); langgraph's "
-    "venv has both.",
+    "Both servers run uvicorn with uvloop and httptools (interlock depends on both since "
+    "5044255; langgraph-api ships them).",
     "INTERLOCK_MAX_INFLIGHT_RUNS is set to the user count so that back-pressure does not "
     "shed the benchmark's own load; INTERLOCK_AUTH=off.",
 ]
