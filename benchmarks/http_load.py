@@ -901,7 +901,14 @@ def report(
             "agent_users": plan.agent_users if plan.agent else None,
             "agent_duration_s": plan.agent_duration_s if plan.agent else None,
             "auth": "INTERLOCK_AUTH=off",
-            "client": "one asyncio process, aiohttp, closed loop (next run when one ends)",
+            "client": "one asyncio process, aiohttp; each user: a run, read to its end, then "
+            + (
+                f"{plan.think_s[0]:g}-{plan.think_s[1]:g} s of thinking (uniform), the next run"
+                if plan.think_s
+                else "the next run at once (closed loop)"
+            )
+            + "; the agent run and the same-rate baselines never think",
+            "think_s": list(plan.think_s) if plan.think_s else None,
             "ttft": "time to the first streamed event carrying text",
             "machine_cores": os.cpu_count(),
             "machine": platform.platform(),
