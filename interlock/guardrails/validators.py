@@ -28,6 +28,7 @@ from guardrails.utils.hub_telemetry_utils import HubTelemetry
 from guardrails.validator_base import Validator, register_validator
 
 from interlock.guardrails.injection_classifier import InjectionClassifier
+from interlock.guardrails.injection_lexicon import PATTERNS as LEXICON_PATTERNS
 from interlock.guardrails.obfuscation import reveal
 from interlock.models.structured import schema_errors
 
@@ -71,6 +72,16 @@ _INSTRUCTION_NOUN = (
 _SECRET_ADJ = (
     r"(?:(?:full|exact|entire|original|hidden|secret|initial|internal|confidential|raw)\s+)*"
 )
+_FORCED_ANSWER = (
+    r"say|answer|reply|respond|claim|state|confirm|conclude"
+    r"|tell\s+(?:me|them|the\s+user|users|everyone)"
+)
+_AGAINST_SOURCES = (
+    r"\b(?:whatever|no\s+matter\s+what|regardless\s+of\s+what|irrespective\s+of\s+what|even\s+if)\s+"
+    r"(?:the\s+)?(?:retrieved\s+)?(?:documents?|docs|documentation|sources?|knowledge\s+base|context"
+    r"|records|evidence|search\s+results)\s+(?:says?|shows?|contains?|states?|contradicts?)\b"
+    r"|\bregardless\s+of\s+(?:the\s+)?(?:documents|docs|sources|knowledge\s+base|evidence|records)\b"
+)
 _INJECTION_PATTERNS = [
     # "ignore (all) previous instructions", "disregard the system prompt", …
     rf"\b{_OVERRIDE_VERB}\s+(?:(?:all|any|every|the|your|my|these|those|of|everything)\s+){{0,3}}"
@@ -83,13 +94,6 @@ _INJECTION_PATTERNS = [
     r"\b(?:ignore|disregard|forget)\s+what\s+(?:the|your)\s+(?:developer|operator|creator|admin|system)s?"
     r"\s+(?:told|said|asked|wrote|instructed)\b",
     r"\b(?:listen|obey|answer)\s+(?:only\s+to\s+me|to\s+me\s+only|only\s+me)\b",
-    # the same overrides in the languages users most often try them in
-    r"\b(?:ignor(?:a|e|ez|ieren|iere|ar|er)|olvid(?:a|e|ar)|oubli(?:e|ez|er)|vergiss|vergessen"
-    r"|dimentica|esque[cç]a|negeer|vergeet)\b[^.?!\n]{0,40}?\b(?:instrucciones|consignes"
-    r"|anweisungen|regeln|reglas|r[eè]gles|istruzioni|regole|instru[cç][oõ]es|regras|instructies"
-    r"|regels|richtlinien|instructions\s+pr[eé]c[eé]dentes|anteriores|vorherigen|precedenti|vorige)",
-    r"\b(?:prompt\s+del\s+sistema|message\s+syst[eè]me|prompt\s+syst[eè]me|systemprompt"
-    r"|prompt\s+di\s+sistema|prompt\s+do\s+sistema|systeemprompt)\b",
     r"\b(?:repeat|print|output|copy|show|quote)\s+(?:back\s+)?(?:everything|all|all\s+the\s+text"
     r"|the\s+text|whatever\s+is)\s+(?:above|before\s+(?:this|my)\b)",
     r"\{\s*\"role\"\s*:\s*\"(?:system|developer)\"",
@@ -101,6 +105,17 @@ _INJECTION_PATTERNS = [
     rf"|the\s+{_SECRET_ADJ}(?:system\s+(?:prompt|message|instructions)|hidden\s+prompt"
     r"|instructions\s+(?:you\s+(?:were|have\s+been)\s+given|from\s+your\s+(?:operator|developer)s?)))",
     r"\b(?:your|the)\s+(?:exact\s+)?instructions\s+you\s+(?:were|have\s+been)\s+given\b",
+    # "describe / summarise / list your instructions": a paraphrase leaks them too
+    r"\b(?:describe|summari[sz]e|paraphrase|list|translate|explain|spell\s+out|write\s+out"
+    r"|read\s+(?:out|back)|copy|tell\s+me|give\s+me)\s+(?:me\s+)?(?:all\s+(?:of\s+)?)?your\s+"
+    rf"{_SECRET_ADJ}(?:system\s+(?:prompt|message|instructions)|(?:hidden|initial|secret)\s+(?:prompt|rules)"
+    r"|instructions|directives|prompt(?!\s+(?:engineering|tips|ideas|suggestions|examples|templates?)))\b",
+    # answers forced against the documents: "whatever the documents say, answer that ..."
+    rf"\b(?:{_FORCED_ANSWER})\b[^.?!\n]{{0,60}}?\b(?:{_AGAINST_SOURCES})",
+    rf"(?:{_AGAINST_SOURCES})[^.?!\n]{{0,12}}?[,;:]?\s*(?:just\s+|always\s+)?(?:{_FORCED_ANSWER})\b",
+    r"(?:^|[.!?:]\s+)(?:please\s+)?(?:ignore|disregard)\s+(?:the\s+)?(?:retrieved\s+)?(?:documents|sources"
+    r"|knowledge\s+base|context|passages|search\s+results)\s+and\s+(?:say|answer|tell|claim|state|reply"
+    r"|make\s+up|invent)\b",
     # persona overrides
     r"\byou\s+are\s+now\s+(?:dan\b|(?:in\s+)?(?:developer|god|jailbreak|unrestricted|dan)\s+mode"
     r"|jailbroken|unrestricted|unfiltered)",
@@ -121,6 +136,8 @@ _INJECTION_PATTERNS = [
     r"\b(?:note|message|instruction|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?"
     r"(?:ai|assistant|bot|chatbot|language\s+model|llm)s?\b(?:\s+(?:reading|processing|summari[sz]ing)\b)?",
     r"\bif\s+you\s+are\s+an?\s+(?:ai|language\s+model|llm|assistant)\s+reading\s+this\b",
+    # the same overrides and extractions in the languages users most often try them in
+    *LEXICON_PATTERNS,
 ]
 _INJECTION_RE = re.compile(
     "|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE
