@@ -13,6 +13,11 @@ Injection sets (hand-written, never trained on):
                                                    patterns for them came after: 83.3% / 0.
   benchmarks/data/guardrails_injection_test2.json 60 / 60, written after that, measured once on
                                                    the frozen model: nothing was changed after.
+  benchmarks/data/guardrails_injection_test3.json 100 / 100, written blind by a helper
+                                                   that read neither the training data nor the
+                                                   other sets, kept out of the repository until
+                                                   the second-round model was frozen, and
+                                                   measured once on it (2026-11-23).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -52,6 +57,7 @@ SETS = {
     "dev": HERE / "data" / "guardrails_injection.json",
     "test": HERE / "data" / "guardrails_injection_test.json",
     "test2": HERE / "data" / "guardrails_injection_test2.json",
+    "test3": HERE / "data" / "guardrails_injection_test3.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
