@@ -53,8 +53,8 @@ class ServedGraph:
     assistant_id: str
     created_at: float
     spec: str | None = None  # where a user graph came from; None for the agent
-    # cached_property needs an instance __dict__; a frozen dataclass still has one.
-    _memory: InMemorySaver = field(default_factory=InMemorySaver, repr=False, compare=False)
+    # The checkpoints of ``ephemeral`` runs; callers delete a run's thread when it ends.
+    memory: InMemorySaver = field(default_factory=InMemorySaver, repr=False, compare=False)
 
     @property
     def is_agent(self) -> bool:
@@ -71,13 +71,10 @@ class ServedGraph:
         a delete, all round trips; without them (and with the cheaper
         ``server.disconnect`` stream) a one-node graph's run cost the server
         22.5 instead of 31 ms of CPU (benchmarks/http_load.py, one worker).
-        Callers delete the run's thread from ``memory`` when it ends.
+        (cached_property works on a frozen dataclass: it writes the instance
+        ``__dict__`` directly.)
         """
-        return self.graph.copy({"checkpointer": self._memory})
-
-    @property
-    def memory(self) -> InMemorySaver:
-        return self._memory
+        return self.graph.copy({"checkpointer": self.memory})
 
 
 class GraphRegistry:

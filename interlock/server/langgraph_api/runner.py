@@ -210,42 +210,38 @@ async def start_run(
     """
     check_options(body, streaming=bool(modes))
     # Input errors first: a bad request must not leave a thread behind (if_not_exists).
-    if served.is_agent:
-        question = _agent_input(body)
-        if thread_id is not None:
-            await _open_thread(caller, thread_id, served, body)
-        delete_after = thread_id is None and body.on_completion != "keep"
-        return await _start_agent(caller, thread_id, body, question, modes, delete_after)
-    user = caller.principal.user_for(_user_of(body))
-    graph_input = _command(body.command) if body.command is not None else body.input
+    agent_input = _agent_input(body) if served.is_agent else None
+    graph_input = None if agent_input else _graph_input(caller, body)
     if thread_id is not None:
         await _open_thread(caller, thread_id, served, body)
     delete_after = thread_id is None and body.on_completion != "keep"
+    if agent_input is not None:
+        return await _start_agent(caller, thread_id, *agent_input, modes, delete_after)
+    assert graph_input is not None
     return await _start_graph(
-        caller, served, thread_id, body, graph_input, user, modes, delete_after, lease_s
+        caller, served, thread_id, body, *graph_input, modes, delete_after, lease_s
     )
 
 
 # -- the agent graph ---------------------------------------------------------------------
-def _agent_input(body: RunCreate) -> str:
-    """The agent's question, or why the request does not suit the agent graph."""
+def _agent_input(body: RunCreate) -> tuple[str, AgentOptions]:
+    """The agent's question and options, or why the request does not suit the agent graph."""
     if body.command is not None or body.interrupt_before or body.interrupt_after:
         raise InvalidInput("the agent graph takes input.messages; command and interrupts are not")
     if body.checkpoint or body.checkpoint_id:
         raise InvalidInput("the agent graph runs from the thread's latest state, not a checkpoint")
-    AgentOptions.of(body.config)  # its errors too
-    return agent_question(body.input)
+    options = AgentOptions.of(body.config)
+    return agent_question(body.input), options
 
 
 async def _start_agent(
     caller: Caller,
     thread_id: str | None,
-    body: RunCreate,
     question: str,
+    options: AgentOptions,
     modes: Sequence[str],
     delete_after: bool,
 ) -> StartedRun:
-    options = AgentOptions.of(body.config)
     run = await caller.agent.stream_graph(
         question,
         thread_id=thread_id,
@@ -300,6 +296,12 @@ def _command(data: Mapping[str, Any]) -> Command:
             for t in targets
         ]
     return Command(**fields)
+
+
+def _graph_input(caller: Caller, body: RunCreate) -> tuple[Any, str]:
+    """A user graph's input (a ``Command`` when given one) and the user it runs for."""
+    graph_input = _command(body.command) if body.command is not None else body.input
+    return graph_input, caller.principal.user_for(_user_of(body))
 
 
 def _graph_config(served: ServedGraph, body: RunCreate, trace: RunTrace) -> RunnableConfig:
