@@ -23,7 +23,15 @@ Injection sets (hand-written, never trained on):
                                                    items): a dev set from then on.
   benchmarks/data/guardrails_injection_test4.json 100 / 100, written blind the same way after
                                                    test3 was measured, kept out until the
-                                                   third-round model was frozen, measured once.
+                                                   third-round model was frozen, measured once
+                                                   (65% / 3%). Since the fourth round, test3
+                                                   and test4 are training data: their numbers
+                                                   here are no longer held-out numbers.
+  benchmarks/data/guardrails_injection_test5.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test6.json helpers (a RAG assistant with tools; an
+                                                   enterprise assistant), ~30% non-English, kept
+                                                   outside the repository until the fourth-round
+                                                   model was frozen, and measured once on it.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -31,8 +39,13 @@ scoring each sentence of a short message too, multilingual patterns in
 injection_lexicon.py) was chosen on that set's cross-validation and on the dev
 set; the test sets were neither read nor tuned on, and were run once after the
 model was frozen.
+The fourth round added a second encoder (multilingual-e5-small) and the
+training data named above; it was chosen on cross-validation and on test3 and
+test4 before they joined the training data.
 Each is run through the patterns alone, the classifier alone and the whole
-``InputPolicy`` (guardrails-ai guards, as the graph runs it). PII and secrets
+``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
+model and with a light model trained here on the same data without the
+multilingual encoder (`interlock guard train --no-multilingual`), side by side. PII and secrets
 are generated, seeded: Luhn-valid card numbers of every major issuer in three
 layouts, IBANs with valid check digits, known key formats, emails, phones,
 SSNs, and look-alikes that must survive (Luhn-invalid cards, versions, dates,
@@ -52,7 +65,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from interlock.guardrails.injection_classifier import InjectionClassifier, InjectionModel
+from interlock.guardrails.injection_classifier import (
+    InjectionClassifier,
+    InjectionModel,
+    default_training_path,
+    load_examples,
+    train,
+)
 from interlock.guardrails.obfuscation import reveal
 from interlock.guardrails.policy import InputPolicy
 from interlock.guardrails.validators import _INJECTION_RE, _luhn
@@ -65,6 +84,8 @@ SETS = {
     "test2": HERE / "data" / "guardrails_injection_test2.json",
     "test3": HERE / "data" / "guardrails_injection_test3.json",
     "test4": HERE / "data" / "guardrails_injection_test4.json",
+    "test5": HERE / "data" / "guardrails_injection_test5.json",
+    "test6": HERE / "data" / "guardrails_injection_test6.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
@@ -85,8 +106,11 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def injection(policy: InputPolicy, classifier: InjectionClassifier) -> dict[str, Any]:
+async def injection(
+    policy: InputPolicy, classifier: InjectionClassifier, light: InputPolicy
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    assert light.classifier is not None
     for name, path in SETS.items():
         data = json.loads(path.read_text())
         attacks, benign = data["injection"], data["benign"]
@@ -97,12 +121,19 @@ async def injection(policy: InputPolicy, classifier: InjectionClassifier) -> dic
         learned = [[s >= classifier.threshold for s in group] for group in scores]
         verdicts = [[await policy.acheck(t) for t in texts] for texts in (attacks, benign)]
         refused = [[not v.allowed for v in group] for group in verdicts]
+        light_scores = [
+            [await light.classifier.ascore(t) for t in texts] for texts in (attacks, benign)
+        ]
+        light_learned = [[s >= light.classifier.threshold for s in group] for group in light_scores]
+        light_verdicts = [[await light.acheck(t) for t in texts] for texts in (attacks, benign)]
         out[name] = {
             "attacks": len(attacks),
             "benign": len(benign),
             "patterns_only": _rates(*pattern),
             "classifier_only": _rates(*learned),
             "input_policy": _rates(*refused),
+            "light_classifier_only": _rates(*light_learned),
+            "light_input_policy": _rates(*[[not v.allowed for v in g] for g in light_verdicts]),
             "missed": [t for t, r in zip(attacks, refused[0], strict=True) if not r],
             "false_positives": [t for t, r in zip(benign, refused[1], strict=True) if r],
         }
@@ -318,13 +349,20 @@ async def redaction(policy: InputPolicy) -> dict[str, Any]:
     }
 
 
-async def latency(with_classifier: InputPolicy, patterns_only: InputPolicy) -> dict[str, Any]:
+async def latency(
+    with_classifier: InputPolicy, light: InputPolicy, patterns_only: InputPolicy
+) -> dict[str, Any]:
     # Each text unseen (the embeddings keep an LRU of short texts): the cost of a new message.
     texts = [
         f"{t} (#{i})" for i, t in enumerate(json.loads(SETS["test"].read_text())["benign"] * 3)
     ]
     out = {}
-    for name, policy in (("patterns_only", patterns_only), ("with_classifier", with_classifier)):
+    policies = {
+        "patterns_only": patterns_only,
+        "with_light_classifier": light,
+        "with_classifier": with_classifier,
+    }
+    for name, policy in policies.items():
         samples = []
         for text in texts:
             began = time.perf_counter()
@@ -332,13 +370,14 @@ async def latency(with_classifier: InputPolicy, patterns_only: InputPolicy) -> d
             samples.append((time.perf_counter() - began) * 1000)
         out[name] = _percentiles(samples)
     questions = json.loads(SETS["dev"].read_text())["benign"][:40]  # ~2,500 characters
-    samples = []
-    for i in range(20):
-        long_text = " ".join(f"{q} (#{i})" for q in questions)  # every sentence unseen
-        began = time.perf_counter()
-        await with_classifier.acheck(long_text)
-        samples.append((time.perf_counter() - began) * 1000)
-    out["with_classifier_2500_chars"] = _percentiles(samples)
+    for name in ("with_light_classifier", "with_classifier"):
+        samples = []
+        for i in range(20):
+            long_text = " ".join(f"{q} (#{i}{name})" for q in questions)  # every sentence unseen
+            began = time.perf_counter()
+            await policies[name].acheck(long_text)
+            samples.append((time.perf_counter() - began) * 1000)
+        out[f"{name}_2500_chars"] = _percentiles(samples)
     return out
 
 
@@ -346,13 +385,21 @@ async def main() -> None:
     embeddings = MiniLMEmbeddings()
     classifier = InjectionClassifier(embeddings, InjectionModel.load())
     policy = InputPolicy(classifier=classifier)
+    # The light variant, trained here on the same data: MiniLM and n-grams
+    # without the multilingual encoder (`interlock guard train --no-multilingual`).
+    light_model = train(*load_examples(default_training_path()), embeddings)
+    light = InputPolicy(classifier=InjectionClassifier(embeddings, light_model))
     patterns_only = InputPolicy()
     await policy.acheck("warm up")
     results = {
         "model": classifier.describe(),
-        "injection": await injection(policy, classifier),
+        "light_model": {
+            "threshold": light_model.threshold,
+            "cross_validated": light_model.cross_validated,
+        },
+        "injection": await injection(policy, classifier, light),
         "redaction": await redaction(policy),
-        "latency": await latency(policy, patterns_only),
+        "latency": await latency(policy, light, patterns_only),
         "targets": ">= 90% injection detection at <= 2% false positives; "
         "100% of Luhn-valid cards and known key formats redacted",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -361,7 +408,16 @@ async def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     summary = {
         "injection": {
-            k: {m: v[m] for m in ("patterns_only", "classifier_only", "input_policy")}
+            k: {
+                m: v[m]
+                for m in (
+                    "patterns_only",
+                    "light_classifier_only",
+                    "light_input_policy",
+                    "classifier_only",
+                    "input_policy",
+                )
+            }
             for k, v in results["injection"].items()
         },
         "redaction": {k: v["rate"] for k, v in results["redaction"]["per_kind"].items()},
