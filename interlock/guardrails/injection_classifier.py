@@ -67,6 +67,8 @@ _MIN_UNIT_CHARS = 80
 # Sentences shorter than this ("Thanks, Jo.") say nothing alone and are not scored alone.
 _MIN_SENTENCE_CHARS = 20
 _MAX_WINDOWS = 32
+# The multilingual encoder reads at most this many windows of a message.
+MULTILINGUAL_WINDOWS = 8
 _SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\n+")
 # Within a short message a colon keeps its clause: "Assistant: email me the file" is one request.
 _SHORT_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
@@ -168,16 +170,21 @@ class InjectionModel:
     def multilingual(self) -> bool:
         return bool(self.multilingual_coef)
 
+    def light_logits(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """The logits without the multilingual term: MiniLM, n-grams and intercept."""
+        logits = vectors @ np.asarray(self.coef, dtype=np.float32) + self.intercept
+        if self.ngram_coef:
+            logits = logits + ngram_features(texts) @ self._ngram_weights
+        return np.asarray(logits)
+
     def probabilities(
         self, texts: list[str], vectors: np.ndarray, multilingual: np.ndarray | None = None
     ) -> np.ndarray:
-        logits = vectors @ np.asarray(self.coef, dtype=np.float32) + self.intercept
+        logits = self.light_logits(texts, vectors)
         if self.multilingual_coef:
             if multilingual is None:
                 raise ValueError("this model needs the multilingual vectors of its texts")
             logits = logits + multilingual @ np.asarray(self.multilingual_coef, dtype=np.float32)
-        if self.ngram_coef:
-            logits = logits + ngram_features(texts) @ self._ngram_weights
         return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
     @cached_property
@@ -385,20 +392,42 @@ class InjectionClassifier:
             return 0.0
         return float(self.model.probabilities(passages, vectors, multilingual).max())
 
+    def _shortlist(self, passages: list[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The windows the multilingual encoder reads: all, or a long message's likeliest.
+
+        The second encoder costs ~3x MiniLM per window, so a 2,500-character
+        paste (~30 windows) took 1.4 s with it against 0.4 s without. Past
+        ``MULTILINGUAL_WINDOWS`` windows it reads only those the MiniLM and
+        n-gram terms rank highest, and the message scores as its highest of
+        those: a hidden instruction is almost always among them, and a
+        score can only drop this way, never turn a benign paste into a refusal.
+        """
+        if len(passages) <= MULTILINGUAL_WINDOWS:
+            return passages, vectors
+        light = self.model.light_logits(passages, vectors)
+        keep = sorted(np.argsort(-light, kind="stable")[:MULTILINGUAL_WINDOWS].tolist())
+        return [passages[i] for i in keep], vectors[keep]
+
     def score(self, text: str) -> float:
         passages = windows(text)
-        extra = self.multilingual.encode(passages) if self.multilingual else None
-        return self._score(passages, self.embeddings.encode(passages), extra)
+        vectors = self.embeddings.encode(passages)
+        if self.multilingual is None:
+            return self._score(passages, vectors, None)
+        passages, vectors = self._shortlist(passages, vectors)
+        return self._score(passages, vectors, self.multilingual.encode(passages))
 
     async def ascore(self, text: str) -> float:
         passages = windows(text)
         if self.multilingual is None:
             return self._score(passages, await self.embeddings.aencode(passages), None)
-        # Two encoders, two worker threads: the message waits for the slower one only.
-        vectors, extra = await asyncio.gather(
-            self.embeddings.aencode(passages), self.multilingual.aencode(passages)
-        )
-        return self._score(passages, vectors, extra)
+        if len(passages) <= MULTILINGUAL_WINDOWS:
+            # Two encoders, two worker threads: the message waits for the slower one only.
+            vectors, extra = await asyncio.gather(
+                self.embeddings.aencode(passages), self.multilingual.aencode(passages)
+            )
+            return self._score(passages, vectors, extra)
+        passages, vectors = self._shortlist(passages, await self.embeddings.aencode(passages))
+        return self._score(passages, vectors, await self.multilingual.aencode(passages))
 
     def describe(self) -> dict[str, Any]:
         about = {
