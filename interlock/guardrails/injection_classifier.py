@@ -19,7 +19,8 @@ multilingual-e5-small (multilingual_embeddings.py), because the blind test
 sets showed the misses concentrated where MiniLM reads poorly. Added to
 MiniLM and the n-grams on the same training data, it took detection at 2%
 false positives on the two blind sets then held out (test3 + test4) from
-0.77 to 0.83. It roughly doubles the cost of scoring a message; a model
+0.77 to 0.83. It costs ~3x MiniLM per window, so it reads at most
+``MULTILINGUAL_WINDOWS`` windows of a message (``_shortlist``); a model
 trained without it (``interlock guard train --no-multilingual``) does not
 load it.
 
