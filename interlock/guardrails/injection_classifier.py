@@ -20,7 +20,7 @@ sets showed the misses concentrated where MiniLM reads poorly. Added to
 MiniLM and the n-grams on the same training data, it took detection at 2%
 false positives on the two blind sets then held out (test3 + test4) from
 0.77 to 0.83. It costs ~3x MiniLM per window, so it reads at most
-``MULTILINGUAL_WINDOWS`` windows of a message (``_shortlist``); a model
+``MULTILINGUAL_WINDOWS`` windows of a message (``InjectionModel.shortlist``); a model
 trained without it (``interlock guard train --no-multilingual``) does not
 load it.
 
@@ -178,6 +178,21 @@ class InjectionModel:
             logits = logits + ngram_features(texts) @ self._ngram_weights
         return np.asarray(logits)
 
+    def shortlist(self, texts: list[str], vectors: np.ndarray) -> list[int]:
+        """The windows the multilingual term is read for: all, or a long message's likeliest.
+
+        The second encoder costs ~3x MiniLM per window, so a 2,500-character
+        paste (~30 windows) took 1.4 s with it against 0.4 s without. Past
+        ``MULTILINGUAL_WINDOWS`` windows a message is scored on the ones the
+        MiniLM and n-gram terms rank highest: a hidden instruction is almost
+        always among them, and a score can only drop this way, never turn a
+        benign paste into a refusal. Training scores its folds the same way.
+        """
+        if not self.multilingual or len(texts) <= MULTILINGUAL_WINDOWS:
+            return list(range(len(texts)))
+        light = self.light_logits(texts, vectors)
+        return sorted(np.argsort(-light, kind="stable")[:MULTILINGUAL_WINDOWS].tolist())
+
     def probabilities(
         self, texts: list[str], vectors: np.ndarray, multilingual: np.ndarray | None = None
     ) -> np.ndarray:
@@ -273,7 +288,7 @@ def train(
     question costs more trust than a missed attack costs safety, because the
     patterns, the output guard and the groundedness check still stand behind.
     Out-of-fold scores are taken as the classifier takes them (every window of
-    a message, the highest wins), from a model fitted without that message or
+    a message, or its shortlist, the highest wins), from a model fitted without that message or
     its sentences. With ``multilingual`` the model also weighs each window's
     multilingual-e5 vector.
     """
@@ -306,10 +321,10 @@ def train(
         fold_model = fit(train_rows)
         for i in test_rows:
             rows = _stack(passages[i], vectors)
+            keep = fold_model.shortlist(passages[i], rows[:, :DIMENSIONS])
+            kept, rows = [passages[i][k] for k in keep], rows[keep]
             extra = rows[:, DIMENSIONS:] if multilingual else None
-            scores[i] = float(
-                fold_model.probabilities(passages[i], rows[:, :DIMENSIONS], extra).max()
-            )
+            scores[i] = float(fold_model.probabilities(kept, rows[:, :DIMENSIONS], extra).max())
     benign_scores = np.sort(scores[labels == 0])
     allowed = int(np.floor(max_false_positive_rate * len(benign_scores)))
     # Just above the (allowed+1)-th highest benign score.
@@ -394,19 +409,7 @@ class InjectionClassifier:
         return float(self.model.probabilities(passages, vectors, multilingual).max())
 
     def _shortlist(self, passages: list[str], vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """The windows the multilingual encoder reads: all, or a long message's likeliest.
-
-        The second encoder costs ~3x MiniLM per window, so a 2,500-character
-        paste (~30 windows) took 1.4 s with it against 0.4 s without. Past
-        ``MULTILINGUAL_WINDOWS`` windows it reads only those the MiniLM and
-        n-gram terms rank highest, and the message scores as its highest of
-        those: a hidden instruction is almost always among them, and a
-        score can only drop this way, never turn a benign paste into a refusal.
-        """
-        if len(passages) <= MULTILINGUAL_WINDOWS:
-            return passages, vectors
-        light = self.model.light_logits(passages, vectors)
-        keep = sorted(np.argsort(-light, kind="stable")[:MULTILINGUAL_WINDOWS].tolist())
+        keep = self.model.shortlist(passages, vectors)
         return [passages[i] for i in keep], vectors[keep]
 
     def score(self, text: str) -> float:

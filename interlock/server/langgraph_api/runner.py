@@ -211,7 +211,7 @@ async def start_run(
     check_options(body, streaming=bool(modes))
     # Input errors first: a bad request must not leave a thread behind (if_not_exists).
     agent_input = _agent_input(body) if served.is_agent else None
-    graph_input = None if agent_input else _graph_input(caller, body)
+    graph_input = _graph_input(caller, body) if agent_input is None else None
     if thread_id is not None:
         await _open_thread(caller, thread_id, served, body)
     delete_after = thread_id is None and body.on_completion != "keep"
