@@ -31,7 +31,14 @@ Injection sets (hand-written, never trained on):
   benchmarks/data/guardrails_injection_test6.json helpers (a RAG assistant with tools; an
                                                    enterprise assistant), ~30% non-English, kept
                                                    outside the repository until the fourth-round
-                                                   model was frozen, and measured once on it.
+                                                   model was frozen, and measured once on it
+                                                   (89% / 2%, 85% / 5%). Since the fifth round,
+                                                   both are training data.
+  benchmarks/data/guardrails_injection_test7.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test8.json helpers (an HR/payroll assistant; an online
+                                                   shop's assistant), ~30% non-English, kept
+                                                   outside the repository until the fifth-round
+                                                   model was committed (1cd636a), measured once.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -41,7 +48,8 @@ set; the test sets were neither read nor tuned on, and were run once after the
 model was frozen.
 The fourth round added a second encoder (multilingual-e5-small) and the
 training data named above; it was chosen on cross-validation and on test3 and
-test4 before they joined the training data.
+test4 before they joined the training data. The fifth round changed only the
+training data (named in its "about"); no test set was read to make it.
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the
@@ -86,6 +94,8 @@ SETS = {
     "test4": HERE / "data" / "guardrails_injection_test4.json",
     "test5": HERE / "data" / "guardrails_injection_test5.json",
     "test6": HERE / "data" / "guardrails_injection_test6.json",
+    "test7": HERE / "data" / "guardrails_injection_test7.json",
+    "test8": HERE / "data" / "guardrails_injection_test8.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
