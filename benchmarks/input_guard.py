@@ -38,7 +38,14 @@ Injection sets (hand-written, never trained on):
   benchmarks/data/guardrails_injection_test8.json helpers (an HR/payroll assistant; an online
                                                    shop's assistant), ~30% non-English, kept
                                                    outside the repository until the fifth-round
-                                                   model was committed (1cd636a), measured once.
+                                                   model was committed (1cd636a), measured once
+                                                   (82% / 4% each). Since the sixth round, both
+                                                   are training data.
+  benchmarks/data/guardrails_injection_test9.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test10.json helpers (a retail bank's assistant; a travel-
+                                                   booking agent), ~30% non-English, kept outside
+                                                   the repository until the sixth-round model was
+                                                   committed (dc1d319), measured once.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -49,7 +56,9 @@ model was frozen.
 The fourth round added a second encoder (multilingual-e5-small) and the
 training data named above; it was chosen on cross-validation and on test3 and
 test4 before they joined the training data. The fifth round changed only the
-training data (named in its "about"); no test set was read to make it.
+training data (named in its "about"); no test set was read to make it. The
+sixth added training data (test7 and test8 after their one run, and writing by
+the categories they missed) and two patterns for blunt misses of test7.
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the
@@ -96,6 +105,8 @@ SETS = {
     "test6": HERE / "data" / "guardrails_injection_test6.json",
     "test7": HERE / "data" / "guardrails_injection_test7.json",
     "test8": HERE / "data" / "guardrails_injection_test8.json",
+    "test9": HERE / "data" / "guardrails_injection_test9.json",
+    "test10": HERE / "data" / "guardrails_injection_test10.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
