@@ -131,7 +131,8 @@ LANGUAGES: dict[str, Language] = {
         reveal=r"g[öo]ster|a[çc][ıi]kla|yaz|s[öo]yle|tekrarla|anlat",
         secret=r"sistem\s+(?:komutunu|istemini|talimatlar[ıi]n[ıi])|gizli\s+talimatlar\w*"
         r"|sana\s+verilen\s+(?:talimat|kural)\w*",
-        alone=r"(?:talimat|kural|y[öo]nerge)lar[ıi]n[ıi]\s+(?:unut|yok\s+say|g[öo]rmezden\s+gel)",
+        alone=r"(?:talimat|kural|y[öo]nerge)lar[ıi]n[ıi]\s+(?:unut|yok\s+say|g[öo]rmezden\s+gel)"
+        r"|(?:asistan|yapay\s+zek[aâ]|ai)\s+i[çc]in\s*:",  # a note to the assistant in pasted text
         verb_last=True,
     ),
 }
@@ -175,6 +176,10 @@ _CJK = [
     r"[^。！？\n]{0,8}?(?:無視|忘れ)",
     r"(?:あなたの|あなたに与えられた|与えられた)[^。！？\n]{0,12}?(?:プロンプト|指示|ルール)"
     r"[^。！？\n]{0,14}?(?:表示|教え|見せ|出力|開示|説明)",
+    # notes addressed to the assistant inside pasted text: （致AI助手：…）, 予約アシスタントへ：
+    r"(?:致|给|對|对)\s*(?:AI|人工智能)?\s*(?:助手|助理|模型|机器人|機器人)\s*[：:]",
+    r"(?:AI|ＡＩ)?(?:アシスタント|エージェント)(?:へ|への指示)\s*[：:]",
+    r"(?:AI|인공지능)\s*(?:어시스턴트|비서|모델|에이전트)?\s*(?:에게|께)\s*[：:]",
 ]
 
 PATTERNS: list[str] = [p for lang in LANGUAGES.values() for p in _patterns(lang)] + _CJK

@@ -100,6 +100,13 @@ _INJECTION_PATTERNS = [
     r"\A\W*(?:print|echo|console\.log|puts|cat|dump|repr)\s*\(?\s*[$`'\"]?\s*(?:self\.)?"
     r"(?:system_?prompt|systemprompt|system_?message|hidden_?instructions|instructions)\s*"
     r"[`'\"]?\s*\)?\s*;?\s*\Z",
+    # "what were you told not to tell me?": asks for the hidden rules by their effect
+    r"\bwhat\b[^.?!\n]{0,40}?\b(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\s+"
+    r"(?:not\s+to|never\s+to|to\s+never|never|to\s+avoid)\b",
+    r"\bsystem\s+override\s*[-:—–!]",
+    # prefix injection: the message is the start of the answer it wants continued
+    r"\A\s*(?:sure|certainly|of\s+course|absolutely)[!,.]?\s+here\s+(?:is|are)\b[^\n]{0,120}:"
+    r"\s*(?:1\.|-|\*)?\s*\Z",
     r"\b(?:ignore|disregard|forget)\s+what\s+(?:the|your)\s+(?:developer|operator|creator|admin|system)s?"
     r"\s+(?:told|said|asked|wrote|instructed)\b",
     r"\b(?:listen|obey|answer)\s+(?:only\s+to\s+me|to\s+me\s+only|only\s+me)\b",
