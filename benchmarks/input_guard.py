@@ -45,7 +45,14 @@ Injection sets (hand-written, never trained on):
   benchmarks/data/guardrails_injection_test10.json helpers (a retail bank's assistant; a travel-
                                                    booking agent), ~30% non-English, kept outside
                                                    the repository until the sixth-round model was
-                                                   committed (dc1d319), measured once.
+                                                   committed (dc1d319), measured once
+                                                   (81% / 1%, 77% / 2%). Their misses prompted
+                                                   patterns (e22bde4): dev sets from then on.
+  benchmarks/data/guardrails_injection_test11.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test12.json helpers (a telecom provider's assistant; an
+                                                   internal IT helpdesk), ~30% non-English, kept
+                                                   outside the repository until those patterns
+                                                   were committed, measured once.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -107,6 +114,8 @@ SETS = {
     "test8": HERE / "data" / "guardrails_injection_test8.json",
     "test9": HERE / "data" / "guardrails_injection_test9.json",
     "test10": HERE / "data" / "guardrails_injection_test10.json",
+    "test11": HERE / "data" / "guardrails_injection_test11.json",
+    "test12": HERE / "data" / "guardrails_injection_test12.json",
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
