@@ -96,9 +96,8 @@ from interlock.guardrails.injection_classifier import (
     load_examples,
     train,
 )
-from interlock.guardrails.obfuscation import reveal
 from interlock.guardrails.policy import InputPolicy
-from interlock.guardrails.validators import _INJECTION_RE, _luhn
+from interlock.guardrails.validators import _luhn, find_injection
 from interlock.memory.embeddings import MiniLMEmbeddings
 
 HERE = Path(__file__).parent
@@ -144,9 +143,7 @@ async def injection(
     for name, path in SETS.items():
         data = json.loads(path.read_text())
         attacks, benign = data["injection"], data["benign"]
-        pattern = [
-            [bool(_INJECTION_RE.search(reveal(t))) for t in texts] for texts in (attacks, benign)
-        ]
+        pattern = [[bool(find_injection(t)) for t in texts] for texts in (attacks, benign)]
         scores = [[await classifier.ascore(t) for t in texts] for texts in (attacks, benign)]
         learned = [[s >= classifier.threshold for s in group] for group in scores]
         verdicts = [[await policy.acheck(t) for t in texts] for texts in (attacks, benign)]

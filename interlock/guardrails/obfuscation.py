@@ -4,8 +4,8 @@ Leetspeak ("1gn0re"), letters split by separators ("I-g-n-o-r-e",
 "i g n o r e"), look-alike letters from other scripts ("іgnоrе" with
 Cyrillic і, о, е), zero-width characters inside words and instructions
 packed in base64 or hex read as noise to a regular expression and to an
-embedding model alike. :func:`reveal` returns
-the message with a plain-text reading appended when it found one; the
+embedding model alike. :func:`readings` returns
+the message and a plain-text reading of each disguise it found; the
 original stays first, so a benign message is scored as itself.
 
 Deliberately conservative: leetspeak is undone only in tokens that mix
@@ -102,8 +102,3 @@ def readings(text: str) -> list[str]:
     plain = _SPLIT.sub(_joined, plain)
     plain = _MIXED.sub(lambda m: m.group(0).translate(_LEET), plain)
     return [text, *([plain] if plain != text else []), *_decoded(text)]
-
-
-def reveal(text: str) -> str:
-    """All readings in one text, for pattern matching."""
-    return "\n".join(readings(text))

@@ -29,7 +29,7 @@ from guardrails.validator_base import Validator, register_validator
 
 from interlock.guardrails.injection_classifier import InjectionClassifier
 from interlock.guardrails.injection_lexicon import PATTERNS as LEXICON_PATTERNS
-from interlock.guardrails.obfuscation import reveal
+from interlock.guardrails.obfuscation import readings
 from interlock.models.structured import schema_errors
 
 SECRET_PLACEHOLDER = "[REDACTED_SECRET]"
@@ -164,6 +164,19 @@ def _quote(match: re.Match[str]) -> str:
     return repr(" ".join(match.group(0).split()))
 
 
+def find_injection(text: str) -> re.Match[str] | None:
+    """The first known injection phrasing in any reading of ``text`` (obfuscation.py).
+
+    Each reading is searched on its own, so a pattern anchored to the whole
+    message (one that is nothing but ``print(system_prompt)``) holds for a
+    disguised spelling of it too.
+    """
+    for reading in readings(text):
+        if match := _INJECTION_RE.search(reading):
+            return match
+    return None
+
+
 @register_validator(name="interlock/prompt_injection", data_type="string")
 class PromptInjection(Validator):
     """Known prompt-injection phrasings.
@@ -173,7 +186,7 @@ class PromptInjection(Validator):
     """
 
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        match = _INJECTION_RE.search(reveal(str(value)))
+        match = find_injection(str(value))
         if match:
             return FailResult(
                 error_message=f"the message looks like a prompt-injection attempt: {_quote(match)}"
