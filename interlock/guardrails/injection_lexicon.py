@@ -135,6 +135,31 @@ LANGUAGES: dict[str, Language] = {
         r"|(?:asistan|yapay\s+zek[aâ]|ai)\s+i[çc]in\s*:",  # a note to the assistant in pasted text
         verb_last=True,
     ),
+    "sv": Language(
+        override=r"ignorera|gl[öo]m|strunta\s+i|bortse\s+fr[åa]n|f[öo]lj\s+inte",
+        own=r"dina|era|tidigare|f[öo]reg[åa]ende|ovanst[åa]ende",
+        nouns=r"instruktioner(?:na)?|regler(?:na)?|riktlinjer(?:na)?|begr[äa]nsningar(?:na)?"
+        r"|systemprompt(?:en)?",
+        reveal=r"visa|avsl[öo]ja|ber[äa]tta|skriv\s+ut|upprepa|beskriv|ge\s+mig",
+        secret=r"(?:din|er)\s+(?:systemprompt|dolda\s+instruktioner)|(?:dina|era)\s+(?:instruktioner|regler)",
+        alone=r"(?:din|er)\s+systemprompt",
+    ),
+    "id": Language(
+        override=r"abaikan|lupakan|jangan\s+ikuti|acuhkan",
+        own=r"sebelumnya|anda|kamu|di\s+atas|sistem",
+        nouns=r"instruksi|perintah|aturan|pedoman|batasan|prompt",
+        reveal=r"tunjukkan|tampilkan|beritahu|sebutkan|ulangi|jelaskan|bocorkan",
+        secret=r"(?:prompt\s+sistem|instruksi|aturan)\s*(?:mu|anda|kamu)|(?:instruksi|aturan|prompt)mu",
+    ),
+    "vi": Language(
+        override=r"b[ỏo]\s+qua|ph[ớo]t\s+l[ờo]|qu[êe]n\s+(?:đi|h[ếe]t)|đ[ừu]ng\s+tu[âa]n\s+theo",
+        own=r"tr[ướu][ớo]c\s+đ[óo]|c[ủu]a\s+b[ạa]n|[ởo]\s+tr[êe]n",
+        nouns=r"h[ướu][ớo]ng\s+d[ẫa]n|ch[ỉi]\s+d[ẫa]n|ch[ỉi]\s+th[ịi]|quy\s+t[ắa]c|l[ờo]i\s+nh[ắa]c",
+        reveal=r"cho\s+t[ôo]i\s+xem|hi[ểe]n\s+th[ịi]|ti[ếe]t\s+l[ộo]|in\s+ra|nh[ắa]c\s+l[ạa]i"
+        r"|cho\s+t[ôo]i\s+bi[ếe]t",
+        secret=r"(?:l[ờo]i\s+nh[ắa]c|h[ướu][ớo]ng\s+d[ẫa]n|ch[ỉi]\s+d[ẫa]n|quy\s+t[ắa]c)\s+"
+        r"(?:h[ệe]\s+th[ốo]ng\s+)?c[ủu]a\s+b[ạa]n",
+    ),
 }
 
 
