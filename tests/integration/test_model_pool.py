@@ -154,7 +154,13 @@ async def test_every_replica_down_is_model_unavailable_within_the_deadline(
 ) -> None:
     for sim in sims:
         configure(sim, mode="error")
-    pool = tier(sims, retry=RetryPolicy(attempt_timeout_s=1.0, deadline_s=2.0, max_attempts=6))
+    # A cool-down longer than the call: with the default 1 s, a breaker that opened early
+    # in a slow run could already be half-open (usable) when the assertion below reads it.
+    pool = tier(
+        sims,
+        breaker=BreakerPolicy(failure_threshold=2, cooldown_s=30.0),
+        retry=RetryPolicy(attempt_timeout_s=1.0, deadline_s=2.0, max_attempts=6),
+    )
     began = time.monotonic()
     with pytest.raises(ModelUnavailable, match="every replica"):
         await pool.ainvoke(MESSAGES)
