@@ -208,4 +208,30 @@ _CJK = [
     r"(?:AI|인공지능)\s*(?:어시스턴트|비서|모델|에이전트)?\s*(?:에게|께)\s*[：:]",
 ]
 
-PATTERNS: list[str] = [p for lang in LANGUAGES.values() for p in _patterns(lang)] + _CJK
+# Notes addressed to the assistant inside pasted text, in the alphabetic languages:
+# "[Instrucción para el asistente: …]", "<!-- Assistant IA : … -->", "[إلى المساعد الآلي: …]".
+# The colon makes it a note rather than a sentence about assistants ("la mejor
+# instrucción para el asistente de voz" passes); words between the assistant and
+# the colon must name it a machine ("asistente de IA:", "KI-Reviewer:"), or the
+# note is for a person ("Nota para o assistente social:").
+_MACHINE = r"(?<!\w)(?:ia|ai|ki|ии|llm|bot|الآلي|الذكي|الاصطناعي)(?!\w)"
+_NOTE_END = rf"(?:\s*|-\w+\s*|[^:：\n\]]{{0,24}}?{_MACHINE}[^:：\n\]]{{0,24}}?)[:：]"
+_NOTES = [
+    r"(?<!\w)(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)\s+"
+    rf"(?:asistente|agente|modelo|bot|ia)(?!\w){_NOTE_END}",
+    r"(?<!\w)(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)\s+"
+    rf"(?:assistente|agente|modelo|bot|ia)(?!\w){_NOTE_END}",
+    r"(?<!\w)(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
+    rf"(?:assistant|agent|ia|mod[èe]le)(?!\w){_NOTE_END}",
+    r"(?<!\w)(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
+    rf"(?:assistente|agente|ia|modello)(?!\w){_NOTE_END}",
+    r"(?<!\w)(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
+    rf"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)(?!\w){_NOTE_END}",
+    rf"(?<!\w)(?:примечание|инструкция|указание|сообщение)\s+для\s+(?:ии|ассистента|бота|модели){_NOTE_END}",
+    rf"(?<!\w)إلى\s+(?:ال)?(?:مساعد|نموذج|وكيل|ذكاء){_NOTE_END}",
+    # an HTML comment opening on an address to the assistant: <!-- AI assistant: … -->
+    r"<!--\s*(?:(?:note|instructions?)\s+(?:to|for)\s+)?(?:the\s+)?"
+    r"(?:ai|ia|ki|assistant|assistente|asistente|agent|llm|bot)(?:\s+(?:ai|ia|ki|assistant))?\s*[:：,]",
+]
+
+PATTERNS: list[str] = [p for lang in LANGUAGES.values() for p in _patterns(lang)] + _CJK + _NOTES
