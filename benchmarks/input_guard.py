@@ -56,6 +56,17 @@ Injection sets (hand-written, never trained on):
                                                    77% / 3%). A Swedish miss of test12 prompted
                                                    the Swedish, Indonesian and Vietnamese
                                                    patterns (8814494): a dev set since.
+  benchmarks/data/guardrails_injection_test13.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test14.json helpers (an insurer's assistant; a
+                                                   university's student services), ~30-36%
+                                                   non-English, kept outside the repository
+                                                   until the seventh-round model was committed
+                                                   (2dcea52), measured once (90% / 6%,
+                                                   81% / 5%). Their blunt misses (full-width
+                                                   letters, Japanese spaced out character by
+                                                   character, "<!-- system: ... -->") prompted
+                                                   the readings and the pattern after: dev
+                                                   sets since.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -68,7 +79,10 @@ training data named above; it was chosen on cross-validation and on test3 and
 test4 before they joined the training data. The fifth round changed only the
 training data (named in its "about"); no test set was read to make it. The
 sixth added training data (test7 and test8 after their one run, and writing by
-the categories they missed) and two patterns for blunt misses of test7.
+the categories they missed) and two patterns for blunt misses of test7. The
+seventh changed the model, not the data: a one-hidden-layer network beside
+the linear model, chosen on cross-validation and on test9-test12 (dev sets by
+then).
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the
@@ -108,7 +122,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 13))]
+    for name in ["test", *(f"test{n}" for n in range(2, 15))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
