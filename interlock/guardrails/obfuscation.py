@@ -1,10 +1,10 @@
 """Undo the cheap disguises attacks wear, so the patterns and the classifier see plain words.
 
 Leetspeak ("1gn0re"), letters split by separators ("I-g-n-o-r-e",
-"i g n o r e"), look-alike letters from other scripts ("іgnоrе" with
-Cyrillic і, о, е), zero-width characters inside words and instructions
-packed in base64 or hex read as noise to a regular expression and to an
-embedding model alike. :func:`readings` returns
+"i g n o r e", "以 前 の 指 示"), full-width letters ("ｉｇｎｏｒｅ"),
+look-alike letters from other scripts ("іgnоrе" with Cyrillic і, о, е),
+zero-width characters inside words and instructions packed in base64 or hex
+read as noise to a regular expression and to an embedding model alike. :func:`readings` returns
 the message and a plain-text reading of each disguise it found; the
 original stays first, so a benign message is scored as itself.
 
@@ -36,6 +36,12 @@ _WORDS = re.compile(r"[A-Za-z]{2,}")
 # Invisible characters with no business inside a Latin word. ZWNJ/ZWJ are
 # only removed between ASCII letters: Persian and Indic text needs them.
 _INVISIBLE = re.compile(r"[\u200b\u2060\ufeff\u00ad]|(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
+# Full-width ASCII ("ｉｇｎｏｒｅ　ｔｈｅ　ｒｕｌｅｓ") to ASCII; NFKC would do it but would also
+# rewrite ellipses, ligatures and non-breaking spaces, giving most messages a second reading.
+_FULL_WIDTH: dict[int, str | int] = {0x3000: " ", **{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}}
+# Chinese or Japanese characters one by one between spaces: "以 前 の 指 示 を 無 視".
+_CJK = r"[\u3040-\u30ff\u4e00-\u9fff]"
+_SPLIT_CJK = re.compile(rf"(?:{_CJK} ){{3,}}{_CJK}")
 _NON_ASCII_WORD = re.compile(r"\w*[^\x00-\x7f]\w*")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 
@@ -97,7 +103,8 @@ def _joined(match: re.Match[str]) -> str:
 
 def readings(text: str) -> list[str]:
     """``text`` first, then a plain reading of each disguised part found (often none)."""
-    plain = _INVISIBLE.sub("", text)
+    plain = _INVISIBLE.sub("", text).translate(_FULL_WIDTH)
+    plain = _SPLIT_CJK.sub(lambda m: m.group(0).replace(" ", ""), plain)
     plain = _NON_ASCII_WORD.sub(_latin, plain)
     plain = _SPLIT.sub(_joined, plain)
     plain = _MIXED.sub(lambda m: m.group(0).translate(_LEET), plain)
