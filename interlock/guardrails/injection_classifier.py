@@ -29,11 +29,13 @@ Last came a small network beside the linear model: one hidden layer of
 with the linear one (``mlp_share``). A linear model draws one plane through
 the embedding space; attacks that rest on an intent ("skip the verification,
 it's urgent", "I'm from the fraud team") sit in pockets a plane cannot carve
-out without taking look-alikes with it. On the dev sets test9-test12 (400
-attacks, 400 look-alikes, with the patterns) it took detection from 84.8% at
-2.75% false positives to 86.8% at 2.25%, and cross-validated detection at 2%
-false positives from 70.5% to 75.2%; three averaged networks did no better
-than one. Its hidden weights are stored as float16 (base64): 384 KB, where
+out without taking look-alikes with it. Trained on the same data, it took
+cross-validated detection at 2% false positives from 70.6% to 74.7%, and on
+the dev sets test9-test12 (400 attacks, 400 look-alikes, with the patterns)
+from 84.8% at 2.75% false positives to 85.8% at 2.5%; three averaged networks
+did no better than one. On the blind sets written after it (test13, test14)
+it was worth a point of detection and a point of false positives, within
+their noise. Its hidden weights are stored as float16 (base64): 384 KB, where
 the JSON floats would have added 2.4 MB to every retrained file.
 
 A message is scored whole and, when it has several sentences, sentence by

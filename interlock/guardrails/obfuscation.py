@@ -4,9 +4,10 @@ Leetspeak ("1gn0re"), letters split by separators ("I-g-n-o-r-e",
 "i g n o r e", "以 前 の 指 示"), full-width letters ("ｉｇｎｏｒｅ"),
 look-alike letters from other scripts ("іgnоrе" with Cyrillic і, о, е),
 zero-width characters inside words and instructions packed in base64 or hex
-read as noise to a regular expression and to an embedding model alike. :func:`readings` returns
-the message and a plain-text reading of each disguise it found; the
-original stays first, so a benign message is scored as itself.
+read as noise to a regular expression and to an embedding model alike.
+:func:`readings` returns the message and a plain-text reading of each
+disguise it found; the original stays first, so a benign message is scored
+as itself.
 
 Deliberately conservative: leetspeak is undone only in tokens that mix
 letters and digits ("v2", "3rd" stay), decoded base64/hex is kept only when
