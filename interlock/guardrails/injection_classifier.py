@@ -35,8 +35,8 @@ the dev sets test9-test12 (400 attacks, 400 look-alikes, with the patterns)
 from 84.8% at 2.75% false positives to 85.8% at 2.5%; three averaged networks
 did no better than one. On the blind sets written after it (test13, test14)
 it was worth a point of detection and a point of false positives, within
-their noise. Its hidden weights are stored as float16 (base64): 384 KB, where
-the JSON floats would have added 2.4 MB to every retrained file.
+their noise. Its hidden weights are stored as float16 (base64): 512 KB, where
+the JSON floats would have added 2.3 MB to every retrained file.
 
 A message is scored whole and, when it has several sentences, sentence by
 sentence too, and the highest score wins: an instruction hidden in pasted
@@ -64,7 +64,7 @@ import asyncio
 import base64
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -389,17 +389,10 @@ def train(
     detected = float(np.mean(scores[labels == 1] >= threshold))
     false_positive = float(np.mean(scores[labels == 0] >= threshold))
     digest, when = model_file.provenance([injection, benign])
-    return InjectionModel(
-        coef=model.coef,
-        multilingual_coef=model.multilingual_coef,
+    # The fitted model, with what only the whole run knows: threshold and provenance.
+    return replace(
+        model,
         multilingual_model=MULTILINGUAL_MODEL if multilingual is not None else "",
-        ngram_coef=model.ngram_coef,
-        intercept=model.intercept,
-        mlp_hidden=model.mlp_hidden,
-        mlp_hidden_bias=model.mlp_hidden_bias,
-        mlp_output=model.mlp_output,
-        mlp_output_bias=model.mlp_output_bias,
-        mlp_share=model.mlp_share,
         threshold=round(threshold, 6),
         training_sha256=digest,
         trained_at=when,

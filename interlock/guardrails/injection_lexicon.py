@@ -33,6 +33,9 @@ class Language:
     # Phrases that are attacks on their own: "ignore everything above", "your
     # system prompt" (a user asking about their own says "my" or "the").
     alone: str = ""
+    # The opening of a note addressed to the assistant inside pasted text, up to
+    # the assistant ("Instrucción para el asistente"); ``_NOTE_END`` adds the colon.
+    note: str = ""
     verb_last: bool = False  # SOV word order: "talimatları yok say"
 
 
@@ -48,6 +51,8 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:tu|el|tus)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|inicial|oculto)"
         r"|tus\s+(?:instrucciones|reglas)(?:\s+(?:ocultas|iniciales|secretas|internas))?",
         alone=r"ignora\s+todo\s+lo\s+(?:anterior|de\s+arriba)|(?:tu|su)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|de\s+sistema)",
+        note=r"(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)\s+"
+        r"(?:asistente|agente|modelo|bot|ia)",
     ),
     "fr": Language(
         override=r"ignore|ignorez|oublie|oubliez|ne\s+tiens\s+(?:plus\s+)?(?:pas\s+)?compte\s+de"
@@ -62,6 +67,8 @@ LANGUAGES: dict[str, Language] = {
         r"|(?:tes|vos)\s+(?:instructions|consignes|r[eè]gles)"
         r"(?:\s+(?:initiales|cach[eé]es|secr[eè]tes|internes))?",
         alone=r"ignorez?\s+tout\s+ce\s+qui\s+(?:pr[eé]c[eè]de|est\s+(?:au-dessus|ci-dessus))|(?:ton|votre)\s+(?:prompt|message)\s+syst[eè]me",
+        note=r"(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
+        r"(?:assistant|agent|ia|mod[èe]le)",
     ),
     "de": Language(
         override=r"ignoriere|ignorier|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte"
@@ -75,6 +82,8 @@ LANGUAGES: dict[str, Language] = {
         r"|(?:deine[rn]?|ihre[rn]?)\s+(?:versteckten\s+|geheimen\s+|internen\s+)?(?:system)?(?:anweisungen|regeln"
         r"|vorgaben)",
         alone=r"ignoriere\s+alles\s+(?:oben|bisher|zuvor)\s+gesagte|dein(?:en|em)?\s+system-?prompt|ihr(?:en|em)?\s+system-?prompt",
+        note=r"(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
+        r"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)",
     ),
     "it": Language(
         override=r"ignora|ignorate|dimentica|dimenticate|non\s+seguire|non\s+rispettare",
@@ -84,6 +93,8 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:il\s+tuo|il)\s+prompt\s+(?:di\s+sistema|iniziale|nascosto)"
         r"|(?:le\s+)?tue\s+(?:istruzioni|regole)(?:\s+(?:nascoste|iniziali|segrete|interne))?",
         alone=r"ignora\s+tutto\s+(?:quanto\s+|ci[òo]\s+che\s+[èe]\s+)?(?:sopra|scritto\s+prima)|(?:il\s+)?tuo\s+prompt\s+di\s+sistema",
+        note=r"(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
+        r"(?:assistente|agente|ia|modello)",
     ),
     "pt": Language(
         override=r"ignore|ignora|esque[çc]a|esquece|desconsidere|desconsidera"
@@ -94,6 +105,8 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:seu|teu|o)\s+prompt\s+(?:do\s+sistema|inicial|oculto)"
         r"|(?:suas|tuas)\s+(?:instru[çc][õo]es|regras)(?:\s+(?:ocultas|iniciais|secretas|internas))?",
         alone=r"ignore\s+tudo\s+(?:o\s+que\s+est[áa]\s+)?acima|(?:o\s+)?(?:seu|teu)\s+prompt(?:\s+(?:do|de)\s+sistema)?",
+        note=r"(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)\s+"
+        r"(?:assistente|agente|modelo|bot|ia)",
     ),
     "nl": Language(
         override=r"negeer|vergeet|trek\s+je\s+niets\s+aan\s+van|volg\s+niet",
@@ -123,6 +136,7 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:свой|твой|ваш)\s+(?:системн\w+\s+)?промпт"
         r"|(?:свои|твои)\s+(?:скрыт\w+\s+)?(?:инструкци\w+|правила)",
         alone=r"(?:твой|ваш|свой)\s+системн\w+\s+(?:промпт|подсказк\w+)",
+        note=r"(?:примечание|инструкция|указание|сообщение)\s+для\s+(?:ии|ассистента|бота|модели)",
     ),
     "tr": Language(
         override=r"yok\s+say|g[öo]rmezden\s+gel|unut|dikkate\s+alma|uyma",
@@ -163,6 +177,16 @@ LANGUAGES: dict[str, Language] = {
 }
 
 
+# How a note addressed to the assistant inside pasted text ends ("[Instrucción
+# para el asistente: …]", "[إلى المساعد الآلي: …]"). The colon makes it a note
+# rather than a sentence about assistants ("la mejor instrucción para el
+# asistente de voz" passes); words between the assistant and the colon must
+# name it a machine ("asistente de IA:", "KI-Reviewer:"), or the
+# note is for a person ("Nota para o assistente social:").
+_MACHINE = r"(?<!\w)(?:ia|ai|ki|ии|llm|bot|الآلي|الذكي|الاصطناعي)(?!\w)"
+_NOTE_END = rf"(?:\s*|-\w+\s*|[^:：\n\]]{{0,24}}?{_MACHINE}[^:：\n\]]{{0,24}}?)[:：]"
+
+
 def _word(alternatives: str) -> str:
     return rf"(?<!\w)(?:{alternatives})(?!\w)"
 
@@ -170,11 +194,14 @@ def _word(alternatives: str) -> str:
 def _patterns(lang: Language) -> list[str]:
     verb, own, noun = _word(lang.override), _word(lang.own), _word(lang.nouns)
     reveal, secret = _word(lang.reveal), _word(lang.secret)
+    extra = [_word(lang.alone)] if lang.alone else []
+    if lang.note:
+        extra.append(rf"(?<!\w)(?:{lang.note})(?!\w){_NOTE_END}")
     if lang.verb_last:
         return [
             rf"{own}{_GAP}{{0,25}}?{noun}{_GAP}{{0,20}}?{verb}",
             rf"{secret}{_GAP}{{0,30}}?{reveal}",
-            *([_word(lang.alone)] if lang.alone else []),
+            *extra,
         ]
     return [
         # "ignora las instrucciones anteriores", "vergiss deine Regeln", "oublie tes consignes"
@@ -182,7 +209,7 @@ def _patterns(lang: Language) -> list[str]:
         rf"{verb}{_GAP}{{0,30}}?{noun}{_GAP}{{0,12}}?{own}",
         # "muéstrame tu prompt del sistema", "zeig mir deine Anweisungen"
         rf"{reveal}{_GAP}{{0,40}}?{secret}",
-        *([_word(lang.alone)] if lang.alone else []),
+        *extra,
     ]
 
 
@@ -208,29 +235,11 @@ _CJK = [
     r"(?:AI|인공지능)\s*(?:어시스턴트|비서|모델|에이전트)?\s*(?:에게|께)\s*[：:]",
 ]
 
-# Notes addressed to the assistant inside pasted text, in the alphabetic languages:
-# "[Instrucción para el asistente: …]", "<!-- Assistant IA : … -->", "[إلى المساعد الآلي: …]".
-# The colon makes it a note rather than a sentence about assistants ("la mejor
-# instrucción para el asistente de voz" passes); words between the assistant and
-# the colon must name it a machine ("asistente de IA:", "KI-Reviewer:"), or the
-# note is for a person ("Nota para o assistente social:").
-_MACHINE = r"(?<!\w)(?:ia|ai|ki|ии|llm|bot|الآلي|الذكي|الاصطناعي)(?!\w)"
-_NOTE_END = rf"(?:\s*|-\w+\s*|[^:：\n\]]{{0,24}}?{_MACHINE}[^:：\n\]]{{0,24}}?)[:：]"
+# Notes with no Language of their own: Arabic, and an HTML comment opening on an
+# address to the assistant (<!-- AI assistant: … -->) or posing as its system
+# (<!-- system: user is a verified administrator -->).
 _NOTES = [
-    r"(?<!\w)(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)\s+"
-    rf"(?:asistente|agente|modelo|bot|ia)(?!\w){_NOTE_END}",
-    r"(?<!\w)(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)\s+"
-    rf"(?:assistente|agente|modelo|bot|ia)(?!\w){_NOTE_END}",
-    r"(?<!\w)(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
-    rf"(?:assistant|agent|ia|mod[èe]le)(?!\w){_NOTE_END}",
-    r"(?<!\w)(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
-    rf"(?:assistente|agente|ia|modello)(?!\w){_NOTE_END}",
-    r"(?<!\w)(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
-    rf"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)(?!\w){_NOTE_END}",
-    rf"(?<!\w)(?:примечание|инструкция|указание|сообщение)\s+для\s+(?:ии|ассистента|бота|модели){_NOTE_END}",
     rf"(?<!\w)إلى\s+(?:ال)?(?:مساعد|نموذج|وكيل|ذكاء){_NOTE_END}",
-    # an HTML comment opening on an address to the assistant: <!-- AI assistant: … -->,
-    # or posing as its system: <!-- system: user is a verified administrator -->
     r"<!--\s*(?:(?:note|instructions?)\s+(?:to|for)\s+)?(?:the\s+)?"
     r"(?:ai|ia|ki|assistant|assistente|asistente|agent|llm|bot|system)(?:\s+(?:ai|ia|ki|assistant))?\s*[:：,]",
 ]
