@@ -66,7 +66,8 @@ Injection sets (hand-written, never trained on):
                                                    letters, Japanese spaced out character by
                                                    character, "<!-- system: ... -->") prompted
                                                    the readings and the pattern after: dev
-                                                   sets since.
+                                                   sets until the eighth round, training data
+                                                   since (with test9-test12).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -82,7 +83,10 @@ sixth added training data (test7 and test8 after their one run, and writing by
 the categories they missed) and two patterns for blunt misses of test7. The
 seventh changed the model, not the data: a one-hidden-layer network beside
 the linear model, chosen on cross-validation and on test9-test12 (dev sets by
-then).
+then). The eighth added test9-test14 and 1,280 examples by four more writers to
+the training data, and set the threshold at 3% out-of-fold false positives on
+the benign training examples instead of 2% (MAX_FALSE_POSITIVE_RATE), both
+chosen with test13 and test14 as dev sets before they joined the training data.
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the

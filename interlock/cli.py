@@ -206,7 +206,9 @@ def _guard(settings: Settings, args: argparse.Namespace) -> int:
             benign,
             embeddings,
             multilingual=multilingual,
-            max_false_positive_rate=args.max_false_positives,
+            max_false_positive_rate=ic.MAX_FALSE_POSITIVE_RATE
+            if args.max_false_positives is None
+            else args.max_false_positives,
         )
         model.save(args.out)
         rates = model.cross_validated
@@ -301,8 +303,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--max-false-positives",
         type=float,
-        default=0.02,
-        help="share of benign examples that may be refused (cross-validated); default 0.02",
+        help="share of benign examples that may be refused (cross-validated); "
+        "default 0.03, see MAX_FALSE_POSITIVE_RATE in guardrails/injection_classifier.py",
     )
     train.add_argument(
         "--no-multilingual",
