@@ -51,7 +51,7 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:tu|el|tus)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|inicial|oculto)"
         r"|tus\s+(?:instrucciones|reglas)(?:\s+(?:ocultas|iniciales|secretas|internas))?",
         alone=r"ignora\s+todo\s+lo\s+(?:anterior|de\s+arriba)|(?:tu|su)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|de\s+sistema)",
-        note=r"(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)\s+"
+        note=r"(?:(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)|al)\s+"
         r"(?:asistente|agente|modelo|bot|ia)",
     ),
     "fr": Language(
@@ -62,10 +62,12 @@ LANGUAGES: dict[str, Language] = {
         r"|ant[eé]rieures|ci-dessus|du\s+syst[eè]me",
         nouns=r"instructions|consignes|r[eè]gles|directives|restrictions|politiques",
         reveal=r"affiche|montre(?:-moi)?|r[eé]v[eè]le|donne(?:-moi)?|[eé]cris|recopie|r[eé]p[eè]te"
-        r"|d[eé]cris|dis-moi",
+        r"|d[eé]cris|dis-moi|r[eé]cite[rz]?",
         secret=r"(?:ton|le|votre)\s+(?:prompt|message)\s+(?:syst[eè]me|initial|cach[eé])"
         r"|(?:tes|vos)\s+(?:instructions|consignes|r[eè]gles)"
-        r"(?:\s+(?:initiales|cach[eé]es|secr[eè]tes|internes))?",
+        r"(?:\s+(?:initiales|cach[eé]es|secr[eè]tes|internes))?"
+        r"|les\s+(?:instructions|consignes|r[eè]gles)(?:\s+internes)?\s+qu['’]on\s+(?:t['’]|vous\s+)a"
+        r"\s+donn[eé]es",
         alone=r"ignorez?\s+tout\s+ce\s+qui\s+(?:pr[eé]c[eè]de|est\s+(?:au-dessus|ci-dessus))|(?:ton|votre)\s+(?:prompt|message)\s+syst[eè]me",
         note=r"(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
         r"(?:assistant|agent|ia|mod[èe]le)",
@@ -105,7 +107,7 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:seu|teu|o)\s+prompt\s+(?:do\s+sistema|inicial|oculto)"
         r"|(?:suas|tuas)\s+(?:instru[çc][õo]es|regras)(?:\s+(?:ocultas|iniciais|secretas|internas))?",
         alone=r"ignore\s+tudo\s+(?:o\s+que\s+est[áa]\s+)?acima|(?:o\s+)?(?:seu|teu)\s+prompt(?:\s+(?:do|de)\s+sistema)?",
-        note=r"(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)\s+"
+        note=r"(?:(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)|ao)\s+"
         r"(?:assistente|agente|modelo|bot|ia)",
     ),
     "nl": Language(
@@ -183,7 +185,7 @@ LANGUAGES: dict[str, Language] = {
 # asistente de voz" passes); words between the assistant and the colon must
 # name it a machine ("asistente de IA:", "KI-Reviewer:"), or the
 # note is for a person ("Nota para o assistente social:").
-_MACHINE = r"(?<!\w)(?:ia|ai|ki|ии|llm|bot|الآلي|الذكي|الاصطناعي)(?!\w)"
+_MACHINE = r"(?<!\w)(?:ia|ai|ki|ии|llm|bot|virtual|الآلي|الذكي|الاصطناعي)(?!\w)"
 _NOTE_END = rf"(?:\s*|-\w+\s*|[^:：\n\]]{{0,24}}?{_MACHINE}[^:：\n\]]{{0,24}}?)[:：]"
 
 
@@ -230,7 +232,8 @@ _CJK = [
     r"(?:あなたの|あなたに与えられた|与えられた)[^。！？\n]{0,12}?(?:プロンプト|指示|ルール)"
     r"[^。！？\n]{0,14}?(?:表示|教え|見せ|出力|開示|説明)",
     # notes addressed to the assistant inside pasted text: （致AI助手：…）, 予約アシスタントへ：
-    r"(?:致|给|對|对)\s*(?:AI|人工智能)?\s*(?:助手|助理|模型|机器人|機器人)\s*[：:]",
+    r"(?:致|给|給|對|对)\s*(?:AI|人工智能)?\s*(?:助手|助理|模型|机器人|機器人)"
+    r"(?:的(?:指令|指示|消息|说明|說明|提示))?\s*[：:]",
     r"(?:AI|ＡＩ)?(?:アシスタント|エージェント)(?:へ|への指示)\s*[：:]",
     r"(?:AI|인공지능)\s*(?:어시스턴트|비서|모델|에이전트)?\s*(?:에게|께)\s*[：:]",
 ]
