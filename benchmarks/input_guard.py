@@ -68,6 +68,20 @@ Injection sets (hand-written, never trained on):
                                                    the readings and the pattern after: dev
                                                    sets until the eighth round, training data
                                                    since (with test9-test12).
+  benchmarks/data/guardrails_injection_test15.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test16.json helpers (a hospital's patient portal; a
+                                                   parcel-delivery company), ~34% non-English,
+                                                   kept outside the repository until the
+                                                   eighth-round model was committed (06f38f1),
+                                                   measured once (84% / 0%, 88% / 5%). Their
+                                                   blunt misses prompted patterns (6c23fb9):
+                                                   dev sets since.
+  benchmarks/data/guardrails_injection_test17.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test18.json helpers (a second-hand marketplace; a tax
+                                                   office), ~34% non-English, kept outside the
+                                                   repository until those patterns were
+                                                   committed, measured once on the eighth-round
+                                                   model with them (90% / 6%, 83% / 2%).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -126,7 +140,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 17))]
+    for name in ["test", *(f"test{n}" for n in range(2, 19))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
