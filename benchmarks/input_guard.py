@@ -1,7 +1,7 @@
 """The input guard on labelled data: injection detection, false positives, redaction, latency.
 
 Usage: .venv/bin/python benchmarks/input_guard.py
-Injection sets (hand-written, never trained on):
+Injection sets (hand-written; each entry says when it became a dev set or training data):
   benchmarks/data/guardrails_injection.json       104 attacks / 109 look-alikes; it guided the
                                                    choice of features and of training examples,
                                                    so it is reported as the *dev* set;
