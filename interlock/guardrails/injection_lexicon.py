@@ -176,6 +176,30 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:l[ờo]i\s+nh[ắa]c|h[ướu][ớo]ng\s+d[ẫa]n|ch[ỉi]\s+d[ẫa]n|quy\s+t[ắa]c)\s+"
         r"(?:h[ệe]\s+th[ốo]ng\s+)?c[ủu]a\s+b[ạa]n",
     ),
+    "cs": Language(
+        override=r"zapome[ňn]\s+na|ignoruj|nerespektuj|p[řr]esta[ňn]\s+dodr[žz]ovat",
+        own=r"sv[áaée]|tv[áaée]|svoje|tvoje|p[řr]edchoz[íi]|dosavadn[íi]|v[šs]echn[ay]",
+        nouns=r"pravidla|instrukce|pokyny|omezen[íi]",
+        reveal=r"vypi[šs](?:\s+mi)?|uka[žz](?:\s+mi)?|prozra[ďd](?:\s+mi)?|napi[šs](?:\s+mi)?|zopakuj",
+        secret=r"(?:sv[ůu]j|tv[ůu]j)\s+syst[ée]mov[ýy]\s+prompt|(?:sv[ée]|tv[ée])\s+(?:instrukce|pokyny)",
+        alone=r"(?:sv[ůu]j|tv[ůu]j)\s+syst[ée]mov[ýy]\s+prompt",
+    ),
+    "ro": Language(
+        override=r"ignor[ăa]|uit[ăa]|nu\s+mai\s+respecta|nu\s+respecta",
+        own=r"tale|anterioare|de\s+mai\s+sus|dinainte|de\s+siguran[țţt][ăa]",
+        nouns=r"regulile|reguli|instruc[țţt]iunile|instruc[țţt]iuni|restric[țţt]iile|directivele",
+        reveal=r"afi[șşs]eaz[ăa]|arat[ăa](?:-mi)?|dezv[ăa]luie|spune(?:-mi)?|scrie|repet[ăa]",
+        secret=r"promptul\s+(?:t[ăa]u\s+)?(?:de\s+)?sistem(?:ului)?|instruc[țţt]iunile\s+tale"
+        r"|regulile\s+tale",
+        alone=r"promptul\s+t[ăa]u\s+de\s+sistem",
+    ),
+    "hu": Language(
+        override=r"felejtsd\s+el|hagyd\s+figyelmen\s+k[íi]v[üu]l|ne\s+k[öo]vesd|ignor[áa]ld",
+        own=r"eddigi|kor[áa]bbi|el[őo]z[őo]|a\s+te",
+        nouns=r"utas[íi]t[áa]s\w*|szab[áa]ly\w*|korl[áa]toz[áa]s\w*",
+        reveal=r"[íi]rd\s+ki|mutasd\s+meg|[áa]ruld\s+el|ism[ée]teld\s+meg|sorold\s+fel",
+        secret=r"utas[íi]t[áa]said\w*|szab[áa]lyaid\w*|rendszerpromptod\w*",
+    ),
 }
 
 
@@ -231,6 +255,14 @@ _CJK = [
     r"[^。！？\n]{0,8}?(?:無視|忘れ)",
     r"(?:あなたの|あなたに与えられた|与えられた)[^。！？\n]{0,12}?(?:プロンプト|指示|ルール)"
     r"[^。！？\n]{0,14}?(?:表示|教え|見せ|出力|開示|説明)",
+    # 이전 지시는 모두 무시하고 (Korean: "ignore all previous instructions")
+    # (imperatives only: 무시하라는 메일, "an email saying to ignore", is reported speech)
+    r"(?:이전|앞의|위의|기존|너의|당신의)\s*[^.?!\n]{0,12}?(?:지시|지침|명령|규칙|프롬프트)"
+    r"[^.?!\n]{0,12}?(?:무시(?:하고|해|하세요|하십시오|할\s*것)|잊어)",
+    # ลืมคำสั่งก่อนหน้านี้ทั้งหมด (Thai: "forget all the previous instructions")
+    # (not after ให้, "told to": หัวหน้าบอกให้ลืมกฎเดิม is the boss's order, reported)
+    r"(?<!ให้)(?:ลืม|เพิกเฉย|ไม่ต้องสนใจ|ละเลย|ข้าม)[^\n]{0,10}?(?:คำสั่ง|กฎ|ข้อกำหนด)[^\n]{0,8}?"
+    r"(?:ก่อนหน้า|เดิม|ทั้งหมด|ของคุณ)",
     # notes addressed to the assistant inside pasted text: （致AI助手：…）, 予約アシスタントへ：
     r"(?:致|给|給|對|对)\s*(?:AI|人工智能)?\s*(?:助手|助理|模型|机器人|機器人)"
     r"(?:的(?:指令|指示|消息|说明|說明|提示))?\s*[：:]",
