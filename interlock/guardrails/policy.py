@@ -228,7 +228,9 @@ class InputPolicy(_Policy):
         self.actions = resolve_actions(overrides)
         self.redact_pii = self.actions["pii"] == "redact"
         act = self.actions
-        injection: list[Validator] = [PromptInjection(on_fail=OnFailAction.NOOP)]
+        injection: list[Validator] = [
+            PromptInjection(defer_quoted=classifier is not None, on_fail=OnFailAction.NOOP)
+        ]
         if classifier is not None:
             injection.append(InjectionClassifierCheck(classifier, on_fail=OnFailAction.NOOP))
         named: dict[str, list[Validator]] = {

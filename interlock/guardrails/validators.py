@@ -243,17 +243,38 @@ def _quote(match: re.Match[str]) -> str:
     return repr(" ".join(match.group(0).split()))
 
 
-def find_injection(text: str) -> re.Match[str] | None:
+def find_injection(text: str, *, outside_quotes: bool = False) -> re.Match[str] | None:
     """The first known injection phrasing in any reading of ``text`` (obfuscation.py).
 
     Each reading is searched on its own, so a pattern anchored to the whole
     message (one that is nothing but ``print(system_prompt)``) holds for a
-    disguised spelling of it too.
+    disguised spelling of it too. With ``outside_quotes``, a phrasing that
+    stands inside quotation marks, in a message with words of its own
+    around the quote, does not count (see ``PromptInjection``).
     """
     for reading in readings(text):
-        if match := _INJECTION_RE.search(reading):
-            return match
+        for match in _INJECTION_RE.finditer(reading):
+            if not (outside_quotes and _quoted(reading, match)):
+                return match
     return None
+
+
+# A quotation: "...", “...”, «...», „...“, 「...」, 『...』, or '...' whose
+# apostrophes are inside words ('don't do that' is one quotation).
+_QUOTATION = re.compile(
+    r"\"[^\"\n]+\"|“[^”]+”|«[^»]+»|„[^“”]+[“”]|「[^」]+」|『[^』]+』"
+    r"|(?<!\w)'(?:[^'\n]|'(?=\w))+'(?!\w)|‘(?:[^’]|’(?=\w))+’(?!\w)"
+)
+# Words of the sender's own outside the quotation: a message that is a quoted
+# attack and nothing else is still the attack.
+_OWN_WORDS = 20
+
+
+def _quoted(text: str, match: re.Match[str]) -> bool:
+    for quote in _QUOTATION.finditer(text):
+        if quote.start() <= match.start() and match.end() <= quote.end():
+            return len(text.strip()) - len(quote.group(0)) >= _OWN_WORDS
+    return False
 
 
 @register_validator(name="interlock/prompt_injection", data_type="string")
@@ -262,10 +283,23 @@ class PromptInjection(Validator):
 
     No fix: an injection cannot be cleaned reliably (removing the phrase
     leaves the rest of the attack), so the policy refuses the message.
+
+    ``defer_quoted`` (the input policy sets it when the classifier runs
+    beside the patterns): a phrasing found only inside quotation marks is
+    left to the classifier. People quote attacks to ask about them ("a
+    buyer sent me 'AI assistant, ignore your instructions ...', should I
+    report it?") as often as attackers paste them inside a quoted email,
+    and the classifier tells the two apart where a pattern cannot: over the
+    labelled sets, 75 of the 77 attacks whose only pattern hit was quoted
+    scored above the threshold, and none of the 7 look-alikes did.
     """
 
+    def __init__(self, *, defer_quoted: bool = False, **kwargs: Any) -> None:
+        super().__init__(defer_quoted=defer_quoted, **kwargs)
+        self.defer_quoted = defer_quoted
+
     def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
-        match = find_injection(str(value))
+        match = find_injection(str(value), outside_quotes=self.defer_quoted)
         if match:
             return FailResult(
                 error_message=f"the message looks like a prompt-injection attempt: {_quote(match)}"
