@@ -82,6 +82,15 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    repository until those patterns were
                                                    committed, measured once on the eighth-round
                                                    model with them (90% / 6%, 83% / 2%).
+                                                   Their misses and those of test15/test16
+                                                   prompted the patterns of 8b2e0fa and 7b60ce1
+                                                   and the quoted-hit rule of fb2faef: test15 to
+                                                   test18 are dev sets, not training data.
+  benchmarks/data/guardrails_injection_test19.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test20.json helpers (a school's parent portal; a chain of
+                                                   fitness clubs), ~34% non-English, kept outside
+                                                   the repository until the ninth-round model was
+                                                   committed (dae6648), measured once.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -101,6 +110,9 @@ then). The eighth added test9-test14 and 1,280 examples by four more writers to
 the training data, and set the threshold at 3% out-of-fold false positives on
 the benign training examples instead of 2% (MAX_FALSE_POSITIVE_RATE), both
 chosen with test13 and test14 as dev sets before they joined the training data.
+The ninth added 943 examples by three more writers, chosen with test15-test18
+held out (adding test15 and test16 lowered detection on test17 and test18 at
+every threshold, so the four stay dev sets).
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the
@@ -140,7 +152,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 19))]
+    for name in ["test", *(f"test{n}" for n in range(2, 21))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
