@@ -239,8 +239,9 @@ def _patterns(lang: Language) -> list[str]:
     ]
 
 
-# Chinese and Japanese have no spaces between words: the same two-part rule, by characters;
-# then notes addressed to the assistant inside pasted text (Chinese, Japanese, Korean).
+# Chinese, Japanese and Thai have no spaces between words, and Korean particles cling to
+# them: the same two-part rule, by characters; then notes addressed to the assistant
+# inside pasted text (Chinese, Japanese, Korean).
 _CJK = [
     # 忽略之前的所有指令 / 忘记你的规则
     r"(?:忽略|无视|忽视|忘记|忘掉|不要遵守|不要理会|不再遵守)[^。！？\n]{0,12}?"
