@@ -152,7 +152,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 21))]
+    for name in ["test", *(f"test{n}" for n in range(2, 23))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)

@@ -103,7 +103,7 @@ def test_keys_are_required_checked_and_revoked_on_every_replica(
     # langgraph-sdk sends x-api-key; OpenAI clients send Authorization: Bearer.
     assert httpx.get(f"{two.url}/v1/models", headers={"x-api-key": key}).status_code == 200
     listed = keys_cli(shared_env, "list", "--tenant", "acme")
-    assert key_id in listed.stdout and key.split("_")[2] not in listed.stdout
+    assert key_id in listed.stdout and key.split("_", 2)[2] not in listed.stdout
     scoped = httpx.get(f"{one.url}/v1/knowledge/sources", headers=auth(key))
     assert scoped.status_code == 403 and "'knowledge' scope" in scoped.json()["error"]["reason"]
 
