@@ -271,6 +271,7 @@ def _router(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(f"saved {args.out}; use it with INTERLOCK_ROUTER_MODEL={args.out}")
         return 0
+    tr.check_share(args.large_share)
     requests = _requests_from(args.sample)
     router = tr.TrainedRouter(embeddings, tr.RouterModel.load(settings.router_model))
     threshold = tr.calibrate(router.scores(requests), args.large_share)
@@ -376,6 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return traces_main(settings, args)
         from interlock.embedded.stack import EmbeddedStack
 
+        if args.command == "ask":
+            # Before the embedded stack: starting a model server (~20 s) only to
+            # refuse an empty question is a long wait for a one-line error.
+            from interlock.agent import validate_question
+
+            validate_question(args.question, settings.max_question_chars)
         with EmbeddedStack(settings) as live:
             if args.command == "serve":
                 return _serve(live)

@@ -18,7 +18,7 @@ import redis
 from interlock.config import Settings
 from interlock.embedded.model_server import LlamaServer
 from interlock.memory.embeddings import MiniLMEmbeddings
-from tests.e2e.servers import drop_prefix
+from tests.e2e.servers import TEST_ANSWER_TOKENS, drop_prefix
 
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -64,6 +64,7 @@ def settings(redis_url: str, prefix: str, llama: LlamaServer, tmp_path: Path) ->
         data_dir=tmp_path / "data",
         small_model_urls=[llama.openai_url],
         large_model_urls=[llama.openai_url],
+        max_answer_tokens=TEST_ANSWER_TOKENS,
     )
 
 

@@ -214,10 +214,15 @@ class TrainedRouter:
         return about
 
 
-def calibrate(scores: list[float], large_share: float) -> float:
-    """The threshold that sends ``large_share`` of these requests to the large tier."""
+def check_share(large_share: float) -> None:
+    """Refuse a share outside [0, 1]; the CLI asks before it loads a model to score with."""
     if not 0.0 <= large_share <= 1.0:
         raise ConfigError(f"the large share must be between 0 and 1, not {large_share}")
+
+
+def calibrate(scores: list[float], large_share: float) -> float:
+    """The threshold that sends ``large_share`` of these requests to the large tier."""
+    check_share(large_share)
     if not scores:
         raise ConfigError("calibration needs at least one request")
     if large_share == 0.0:

@@ -15,6 +15,11 @@ import redis
 
 from interlock.embedded.process import free_port
 
+# Answers capped shorter than the default 160 tokens: on two cores the small model's
+# long answers were most of the suite's time (one ask fell from ~8 s to ~3 s). The tests
+# of the shipped defaults (tests/e2e/test_cli.py's embedded stack) leave it alone.
+TEST_ANSWER_TOKENS = 64
+
 
 def interlock_env(
     redis_url: str, prefix: str, folder: Path, model_url: str, large_url: str | None = None
@@ -28,6 +33,7 @@ def interlock_env(
         "INTERLOCK_DATA_DIR": str(folder / "data"),
         "INTERLOCK_SMALL_MODEL_URLS": model_url,
         "INTERLOCK_LARGE_MODEL_URLS": large_url or model_url,
+        "INTERLOCK_MAX_ANSWER_TOKENS": str(TEST_ANSWER_TOKENS),
     }
 
 

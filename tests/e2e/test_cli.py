@@ -121,7 +121,9 @@ def test_guard_train_and_check_on_the_users_own_labels(tmp_path: Path) -> None:
     benign = [f"How do I configure retry number {i} in the HTTP client?" for i in range(12)]
     data.write_text(json.dumps({"injection": attacks, "benign": benign}))
     model = tmp_path / "model.json"
-    trained = run_cli("guard", "train", str(data), "--out", str(model), env={})
+    # Without the second encoder: loading it costs the three commands ~15 s, and
+    # tests/integration/test_injection_classifier.py trains with it.
+    trained = run_cli("guard", "train", str(data), "--out", str(model), "--no-multilingual", env={})
     assert trained.returncode == 0, trained.stderr
     assert "trained on 12 injection and 12 benign examples" in trained.stdout
     assert model.is_file()
