@@ -91,6 +91,12 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    fitness clubs), ~34% non-English, kept outside
                                                    the repository until the ninth-round model was
                                                    committed (dae6648), measured once.
+  benchmarks/data/guardrails_injection_test21.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test22.json helpers (a city's public transport operator;
+                                                   an occupational pension fund), ~34% non-English,
+                                                   measured once on the model and patterns of
+                                                   8f04553 (86% / 0%, 84% / 1%); their phishing
+                                                   broadcasts prompted one pattern since.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
