@@ -96,11 +96,10 @@ _CUSTOMERS = (
     r"|genitori|pasajeros|miembros|clientes|usuarios|padres|passagers|membres|utilisateurs"
     r"|fahrg[äa]ste|mitglieder|kunden|nutzer|eltern|passageiros|membros|usu[áa]rios)"
 )
-# what makes a broadcast a lure: a link, a premium-rate number, a credentials ask
+# what makes a broadcast a lure: a link or a credentials ask
 _LURE = (
     r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|co|net|info|org|io|biz|xyz|online|site)\b"
-    r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b"
-    r"|\b09\d\d\b)"
+    r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b)"
 )
 _INJECTION_PATTERNS = [
     # "ignore (all) previous instructions", "disregard the system prompt", …
@@ -272,7 +271,7 @@ _INJECTION_PATTERNS = [
     # messaging every other customer; staff groups are left out, an internal assistant may
     # rightly mail all staff a survey link)
     rf"(?:\A|[.!?\n:]\s*)\W*(?:(?:please|pls|can\s+you|could\s+you|now|quickly)\s+)*{_BROADCAST_VERB}\b"
-    rf"[^\n]{{0,80}}?\b{_EVERY}\s+(?:[\w'-]+\s+){{0,4}}?{_CUSTOMERS}\b[\s\S]{{0,400}}?{_LURE}",
+    rf"[^\n.!?]{{0,80}}?\b{_EVERY}\s+(?:[\w'-]+\s+){{0,4}}?{_CUSTOMERS}\b[\s\S]{{0,400}}?{_LURE}",
     # "do the reverse of every rule you normally follow"
     r"\b(?:reverse|opposite)\s+of\s+(?:every|all|each)\s+(?:of\s+)?(?:your\s+)?(?:rules?|instructions)\b",
     # the same overrides and extractions in the languages users most often try them in

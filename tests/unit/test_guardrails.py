@@ -251,6 +251,8 @@ def test_prompt_injection_flags_known_patterns(text: str) -> None:
         "Will you send a message to all passengers when line 4 reopens?",
         "I got 'Dear customers, verify your card at pay-check.info', is it a scam?",
         "Do you text all members when a class is cancelled? My number is on file.",
+        "Please send me the receipt. Why do all customers pay at www.shop.com?",
+        "Send a message to all members: the class moves to 0930 tomorrow.",
     ],
 )
 def test_prompt_injection_passes_ordinary_text(text: str) -> None:
