@@ -37,6 +37,10 @@ class Language:
     # the assistant ("Instrucción para el asistente"); ``_NOTE_END`` adds the colon.
     note: str = ""
     verb_last: bool = False  # SOV word order: "talimatları yok say"
+    # A message to the whole clientele: "send"/"write to" as imperatives, and "all
+    # customers"/"every passenger" (see ``broadcast``).
+    send: str = ""
+    everyone: str = ""
 
 
 LANGUAGES: dict[str, Language] = {
@@ -53,6 +57,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignora\s+todo\s+lo\s+(?:anterior|de\s+arriba)|(?:tu|su)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|de\s+sistema)",
         note=r"(?:(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)|al)\s+"
         r"(?:asistente|agente|modelo|bot|ia)",
+        send=r"env[ií]a|escribe|manda",
+        everyone=r"tod[oa]s\s+(?:los|las)\s+(?:\w+\s+){0,4}?(?:pasajeros|miembros|clientes|usuarios|padres)",
     ),
     "fr": Language(
         override=r"ignore|ignorez|oublie|oubliez|ne\s+tiens\s+(?:plus\s+)?(?:pas\s+)?compte\s+de"
@@ -71,6 +77,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignorez?\s+tout\s+ce\s+qui\s+(?:pr[eé]c[eè]de|est\s+(?:au-dessus|ci-dessus))|(?:ton|votre)\s+(?:prompt|message)\s+syst[eè]me",
         note=r"(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
         r"(?:assistant|agent|ia|mod[èe]le)",
+        send=r"envoie|[ée]cris",
+        everyone=r"tou(?:te)?s\s+les\s+(?:\w+\s+){0,4}?(?:passagers|membres|clients|utilisateurs|parents)",
     ),
     "de": Language(
         override=r"ignoriere|ignorier|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte"
@@ -86,6 +94,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignoriere\s+alles\s+(?:oben|bisher|zuvor)\s+gesagte|dein(?:en|em)?\s+system-?prompt|ihr(?:en|em)?\s+system-?prompt",
         note=r"(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
         r"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)",
+        send=r"schick|sende|schreib",
+        everyone=r"alle(?:n)?\s+(?:\w+\s+){0,4}?(?:fahrg[äa]ste(?:n)?|mitglieder(?:n)?|kunden|nutzer(?:n)?|eltern)",
     ),
     "it": Language(
         override=r"ignora|ignorate|dimentica|dimenticate|non\s+seguire|non\s+rispettare",
@@ -97,6 +107,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignora\s+tutto\s+(?:quanto\s+|ci[òo]\s+che\s+[èe]\s+)?(?:sopra|scritto\s+prima)|(?:il\s+)?tuo\s+prompt\s+di\s+sistema",
         note=r"(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
         r"(?:assistente|agente|ia|modello)",
+        send=r"scrivi|invia|manda",
+        everyone=r"tutt[ie]\s+(?:i|gli|le)\s+(?:\w+\s+){0,4}?(?:passeggeri|membri|clienti|utenti|genitori)",
     ),
     "pt": Language(
         override=r"ignore|ignora|esque[çc]a|esquece|desconsidere|desconsidera"
@@ -109,6 +121,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignore\s+tudo\s+(?:o\s+que\s+est[áa]\s+)?acima|(?:o\s+)?(?:seu|teu)\s+prompt(?:\s+(?:do|de)\s+sistema)?",
         note=r"(?:(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)|ao)\s+"
         r"(?:assistente|agente|modelo|bot|ia)",
+        send=r"envie|mande|manda",
+        everyone=r"tod[oa]s\s+(?:os|as)\s+(?:\w+\s+){0,4}?(?:passageiros|membros|clientes|usu[áa]rios)",
     ),
     "nl": Language(
         override=r"negeer|vergeet|trek\s+je\s+niets\s+aan\s+van|volg\s+niet",
@@ -217,12 +231,35 @@ def _word(alternatives: str) -> str:
     return rf"(?<!\w)(?:{alternatives})(?!\w)"
 
 
+# What makes a message to every customer a lure: a link or a credentials ask.
+_LURE = (
+    r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|co|net|info|org|io|biz|xyz|online|site)\b"
+    r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b)"
+)
+
+
+def broadcast(send: str, everyone: str, opening: str = "") -> str:
+    """A phishing broadcast through the assistant's messaging tool: an order, at the start
+    of a sentence, to message every customer, with a lure in the message.
+
+    A customer has no business messaging every other customer; staff groups stay out of
+    ``everyone`` (an internal assistant may rightly mail all staff a survey link).
+    ``opening`` is the politeness before the verb ("please", "can you").
+    """
+    return (
+        rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}{_GAP}{{0,80}}?"
+        rf"{_word(everyone)}\b[\s\S]{{0,400}}?{_LURE}"
+    )
+
+
 def _patterns(lang: Language) -> list[str]:
     verb, own, noun = _word(lang.override), _word(lang.own), _word(lang.nouns)
     reveal, secret = _word(lang.reveal), _word(lang.secret)
     extra = [_word(lang.alone)] if lang.alone else []
     if lang.note:
         extra.append(rf"(?<!\w)(?:{lang.note})(?!\w){_NOTE_END}")
+    if lang.send:
+        extra.append(broadcast(lang.send, lang.everyone))
     if lang.verb_last:
         return [
             rf"{own}{_GAP}{{0,25}}?{noun}{_GAP}{{0,20}}?{verb}",
