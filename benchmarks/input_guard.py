@@ -97,6 +97,14 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    measured once on the model and patterns of
                                                    8f04553 (86% / 0%, 84% / 1%); their phishing
                                                    broadcasts prompted one pattern since.
+  benchmarks/data/guardrails_injection_test23.json 100 / 100 each, written blind by two more
+  benchmarks/data/guardrails_injection_test24.json helpers (an energy supplier; a letting
+                                                   agency), ~34% non-English, measured once on
+                                                   the model and patterns of 09df924 (97% / 0%,
+                                                   97% / 2%). One Portuguese miss showed that
+                                                   09df924 had dropped the verb 'envia' from the
+                                                   broadcast pattern (the pattern before it
+                                                   refused that message); restored since.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -158,7 +166,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 23))]
+    for name in ["test", *(f"test{n}" for n in range(2, 25))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)

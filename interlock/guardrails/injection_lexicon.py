@@ -57,8 +57,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignora\s+todo\s+lo\s+(?:anterior|de\s+arriba)|(?:tu|su)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|de\s+sistema)",
         note=r"(?:(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)|al)\s+"
         r"(?:asistente|agente|modelo|bot|ia)",
-        send=r"env[ií]a|escribe|manda",
-        everyone=r"tod[oa]s\s+(?:los|las)\s+(?:\w+\s+){0,4}?(?:pasajeros|miembros|clientes|usuarios|padres)",
+        send=r"env[ií][ae]|escrib[ea]|mand[ae]",
+        everyone=r"tod[oa]s\s+(?:los|las)\s+(?:\w+\s+){0,4}?(?:pasajeros|miembros|socios|clientes|usuarios|padres)",
     ),
     "fr": Language(
         override=r"ignore|ignorez|oublie|oubliez|ne\s+tiens\s+(?:plus\s+)?(?:pas\s+)?compte\s+de"
@@ -77,7 +77,7 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignorez?\s+tout\s+ce\s+qui\s+(?:pr[eé]c[eè]de|est\s+(?:au-dessus|ci-dessus))|(?:ton|votre)\s+(?:prompt|message)\s+syst[eè]me",
         note=r"(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
         r"(?:assistant|agent|ia|mod[èe]le)",
-        send=r"envoie|[ée]cris",
+        send=r"envoie|envoyez|[ée]cris|[ée]crivez",
         everyone=r"tou(?:te)?s\s+les\s+(?:\w+\s+){0,4}?(?:passagers|membres|clients|utilisateurs|parents)",
     ),
     "de": Language(
@@ -94,7 +94,7 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignoriere\s+alles\s+(?:oben|bisher|zuvor)\s+gesagte|dein(?:en|em)?\s+system-?prompt|ihr(?:en|em)?\s+system-?prompt",
         note=r"(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
         r"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)",
-        send=r"schick|sende|schreib",
+        send=r"(?:schick|send|schreib)(?:e|en\s+sie)?",
         everyone=r"alle(?:n)?\s+(?:\w+\s+){0,4}?(?:fahrg[äa]ste(?:n)?|mitglieder(?:n)?|kunden|nutzer(?:n)?|eltern)",
     ),
     "it": Language(
@@ -107,7 +107,7 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignora\s+tutto\s+(?:quanto\s+|ci[òo]\s+che\s+[èe]\s+)?(?:sopra|scritto\s+prima)|(?:il\s+)?tuo\s+prompt\s+di\s+sistema",
         note=r"(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
         r"(?:assistente|agente|ia|modello)",
-        send=r"scrivi|invia|manda",
+        send=r"scriv[ia]|invi[ai]|mand[ai]",
         everyone=r"tutt[ie]\s+(?:i|gli|le)\s+(?:\w+\s+){0,4}?(?:passeggeri|membri|clienti|utenti|genitori)",
     ),
     "pt": Language(
@@ -121,8 +121,8 @@ LANGUAGES: dict[str, Language] = {
         alone=r"ignore\s+tudo\s+(?:o\s+que\s+est[áa]\s+)?acima|(?:o\s+)?(?:seu|teu)\s+prompt(?:\s+(?:do|de)\s+sistema)?",
         note=r"(?:(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)|ao)\s+"
         r"(?:assistente|agente|modelo|bot|ia)",
-        send=r"envie|mande|manda",
-        everyone=r"tod[oa]s\s+(?:os|as)\s+(?:\w+\s+){0,4}?(?:passageiros|membros|clientes|usu[áa]rios)",
+        send=r"envi[ea]|mand[ea]|escrev[ae]",
+        everyone=r"tod[oa]s\s+(?:os|as)\s+(?:\w+\s+){0,4}?(?:passageiros|membros|s[óo]cios|clientes|usu[áa]rios)",
     ),
     "nl": Language(
         override=r"negeer|vergeet|trek\s+je\s+niets\s+aan\s+van|volg\s+niet",
