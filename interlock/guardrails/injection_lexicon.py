@@ -37,10 +37,11 @@ class Language:
     # the assistant ("Instrucción para el asistente"); ``_NOTE_END`` adds the colon.
     note: str = ""
     verb_last: bool = False  # SOV word order: "talimatları yok say"
-    # A message to the whole clientele: "send"/"write to" as imperatives, and "all
-    # customers"/"every passenger" (see ``broadcast``).
+    # A message to the whole clientele (see ``broadcast``): "send"/"write to" as
+    # imperatives, "all"/"every" and the names of the clientele ("customers").
     send: str = ""
-    everyone: str = ""
+    every: str = ""
+    customers: str = ""
 
 
 LANGUAGES: dict[str, Language] = {
@@ -58,7 +59,8 @@ LANGUAGES: dict[str, Language] = {
         note=r"(?:(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)|al)\s+"
         r"(?:asistente|agente|modelo|bot|ia)",
         send=r"env[ií][ae]|escrib[ea]|mand[ae]",
-        everyone=r"tod[oa]s\s+(?:los|las)\s+(?:\w+\s+){0,4}?(?:pasajeros|miembros|socios|clientes|usuarios|padres)",
+        every=r"tod[oa]s\s+(?:los|las)",
+        customers=r"pasajeros|miembros|socios|clientes|usuarios|padres",
     ),
     "fr": Language(
         override=r"ignore|ignorez|oublie|oubliez|ne\s+tiens\s+(?:plus\s+)?(?:pas\s+)?compte\s+de"
@@ -78,7 +80,8 @@ LANGUAGES: dict[str, Language] = {
         note=r"(?:note|instruction|consigne|message)\s+(?:pour|[àa])\s+(?:l['’]\s*|le\s+)?"
         r"(?:assistant|agent|ia|mod[èe]le)",
         send=r"envoie|envoyez|[ée]cris|[ée]crivez",
-        everyone=r"tou(?:te)?s\s+les\s+(?:\w+\s+){0,4}?(?:passagers|membres|clients|utilisateurs|parents)",
+        every=r"tou(?:te)?s\s+les",
+        customers=r"passagers|membres|clients|utilisateurs|parents",
     ),
     "de": Language(
         override=r"ignoriere|ignorier|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte"
@@ -95,7 +98,8 @@ LANGUAGES: dict[str, Language] = {
         note=r"(?:hinweis|anweisung|notiz|nachricht)\s+(?:an|f[üu]r)\s+(?:den\s+|die\s+)?"
         r"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)",
         send=r"(?:schick|send|schreib)(?:e|en\s+sie)?",
-        everyone=r"alle(?:n)?\s+(?:\w+\s+){0,4}?(?:fahrg[äa]ste(?:n)?|mitglieder(?:n)?|kunden|nutzer(?:n)?|eltern)",
+        every=r"allen?",
+        customers=r"fahrg[äa]sten?|mitgliedern?|kunden|nutzern?|eltern",
     ),
     "it": Language(
         override=r"ignora|ignorate|dimentica|dimenticate|non\s+seguire|non\s+rispettare",
@@ -108,7 +112,8 @@ LANGUAGES: dict[str, Language] = {
         note=r"(?:nota|istruzione|messaggio)\s+(?:per\s+l['’]\s*|per\s+il\s+|all['’]\s*|al\s+)"
         r"(?:assistente|agente|ia|modello)",
         send=r"scriv[ia]|invi[ai]|mand[ai]",
-        everyone=r"tutt[ie]\s+(?:i|gli|le)\s+(?:\w+\s+){0,4}?(?:passeggeri|membri|clienti|utenti|genitori)",
+        every=r"tutt[ie]\s+(?:i|gli|le)",
+        customers=r"passeggeri|membri|clienti|utenti|genitori",
     ),
     "pt": Language(
         override=r"ignore|ignora|esque[çc]a|esquece|desconsidere|desconsidera"
@@ -122,7 +127,8 @@ LANGUAGES: dict[str, Language] = {
         note=r"(?:(?:instru[çc][ãa]o|nota|mensagem|aviso)\s+(?:para\s+o|para|ao)|ao)\s+"
         r"(?:assistente|agente|modelo|bot|ia)",
         send=r"envi[ea]|mand[ea]|escrev[ae]",
-        everyone=r"tod[oa]s\s+(?:os|as)\s+(?:\w+\s+){0,4}?(?:passageiros|membros|s[óo]cios|clientes|usu[áa]rios)",
+        every=r"tod[oa]s\s+(?:os|as)",
+        customers=r"passageiros|membros|s[óo]cios|clientes|usu[áa]rios",
     ),
     "nl": Language(
         override=r"negeer|vergeet|trek\s+je\s+niets\s+aan\s+van|volg\s+niet",
@@ -238,17 +244,18 @@ _LURE = (
 )
 
 
-def broadcast(send: str, everyone: str, opening: str = "") -> str:
+def broadcast(send: str, every: str, customers: str, opening: str = "") -> str:
     """A phishing broadcast through the assistant's messaging tool: an order, at the start
     of a sentence, to message every customer, with a lure in the message.
 
     A customer has no business messaging every other customer; staff groups stay out of
-    ``everyone`` (an internal assistant may rightly mail all staff a survey link).
+    ``customers`` (an internal assistant may rightly mail all staff a survey link). Up
+    to four words may stand between ``every`` and ``customers`` ("all our bus customers").
     ``opening`` is the politeness before the verb ("please", "can you").
     """
     return (
         rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}{_GAP}{{0,80}}?"
-        rf"{_word(everyone)}\b[\s\S]{{0,400}}?{_LURE}"
+        rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?{_word(customers)}[\s\S]{{0,400}}?{_LURE}"
     )
 
 
@@ -259,7 +266,7 @@ def _patterns(lang: Language) -> list[str]:
     if lang.note:
         extra.append(rf"(?<!\w)(?:{lang.note})(?!\w){_NOTE_END}")
     if lang.send:
-        extra.append(broadcast(lang.send, lang.everyone))
+        extra.append(broadcast(lang.send, lang.every, lang.customers))
     if lang.verb_last:
         return [
             rf"{own}{_GAP}{{0,25}}?{noun}{_GAP}{{0,20}}?{verb}",
