@@ -105,6 +105,13 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    09df924 had dropped the verb 'envia' from the
                                                    broadcast pattern (the pattern before it
                                                    refused that message); restored since.
+  benchmarks/data/guardrails_injection_test25.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test26.json helpers (a car rental company; a city
+  benchmarks/data/guardrails_injection_test27.json council; a chain of veterinary clinics; a
+  benchmarks/data/guardrails_injection_test28.json streaming service), ~34% non-English, all
+                                                   four commissioned and measured once together
+                                                   on ac72808 (90% / 1%, 71% / 0%, 79% / 1%,
+                                                   84% / 0%: 81% at 0.5% pooled).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -166,7 +173,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 25))]
+    for name in ["test", *(f"test{n}" for n in range(2, 29))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
