@@ -60,7 +60,9 @@ LANGUAGES: dict[str, Language] = {
         r"(?:asistente|agente|modelo|bot|ia)",
         send=r"env[ií][ae]|escrib[ea]|mand[ae]",
         every=r"tod[oa]s\s+(?:los|las)",
-        customers=r"pasajeros|miembros|socios|clientes|usuarios|padres",
+        customers=r"pasajeros|miembros|socios|clientes|usuarios|padres|vecinos|ciudadanos"
+        r"|residentes|empadronados|inquilinos|pacientes|hu[ée]spedes|suscriptores|abonados"
+        r"|contribuyentes|propietarios",
     ),
     "fr": Language(
         override=r"ignore|ignorez|oublie|oubliez|ne\s+tiens\s+(?:plus\s+)?(?:pas\s+)?compte\s+de"
@@ -81,7 +83,8 @@ LANGUAGES: dict[str, Language] = {
         r"(?:assistant|agent|ia|mod[èe]le)",
         send=r"envoie|envoyez|[ée]cris|[ée]crivez",
         every=r"tou(?:te)?s\s+les",
-        customers=r"passagers|membres|clients|utilisateurs|parents",
+        customers=r"passagers|membres|clients|utilisateurs|parents|abonn[ée]s|usagers|habitants"
+        r"|administr[ée]s|citoyens|r[ée]sidents|locataires|patients|voisins|propri[ée]taires",
     ),
     "de": Language(
         override=r"ignoriere|ignorier|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte"
@@ -99,7 +102,9 @@ LANGUAGES: dict[str, Language] = {
         r"(?:assistenten|ki|agenten|bot|sprachmodell|ki-assistenten)",
         send=r"(?:schick|send|schreib)(?:e|en\s+sie)?",
         every=r"allen?",
-        customers=r"fahrg[äa]sten?|mitgliedern?|kunden|nutzern?|eltern",
+        # German compounds: "Firmenkunden", "Stammkunden", "Vereinsmitgliedern"
+        customers=r"fahrg[äa]sten?|\w*mitgliedern?|\w*kunden|nutzern?|eltern|b[üu]rger(?:n|innen)?"
+        r"|einwohner(?:n|innen)?|abonnenten|mietern?|patienten|g[äa]sten?|nachbarn|haltern?",
     ),
     "it": Language(
         override=r"ignora|ignorate|dimentica|dimenticate|non\s+seguire|non\s+rispettare",
@@ -113,7 +118,8 @@ LANGUAGES: dict[str, Language] = {
         r"(?:assistente|agente|ia|modello)",
         send=r"scriv[ia]|invi[ai]|mand[ai]",
         every=r"tutt[ie]\s+(?:i|gli|le)",
-        customers=r"passeggeri|membri|clienti|utenti|genitori",
+        customers=r"passeggeri|membri|clienti|utenti|genitori|abbonati|cittadini|residenti"
+        r"|inquilini|pazienti|ospiti|iscritti|contribuenti|proprietari",
     ),
     "pt": Language(
         override=r"ignore|ignora|esque[çc]a|esquece|desconsidere|desconsidera"
@@ -128,7 +134,9 @@ LANGUAGES: dict[str, Language] = {
         r"(?:assistente|agente|modelo|bot|ia)",
         send=r"envi[ea]|mand[ea]|escrev[ae]",
         every=r"tod[oa]s\s+(?:os|as)",
-        customers=r"passageiros|membros|s[óo]cios|clientes|usu[áa]rios",
+        customers=r"passageiros|membros|s[óo]cios|clientes|usu[áa]rios|assinantes|mun[íi]cipes"
+        r"|cidad[ãa]os|moradores|residentes|inquilinos|pacientes|h[óo]spedes|contribuintes"
+        r"|propriet[áa]rios",
     ),
     "nl": Language(
         override=r"negeer|vergeet|trek\s+je\s+niets\s+aan\s+van|volg\s+niet",
@@ -138,6 +146,10 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:je|jouw|uw|de)\s+(?:systeemprompt|systeeminstructies|verborgen\s+instructies)"
         r"|(?:je|jouw)\s+(?:instructies|regels)",
         alone=r"(?:je|jouw|uw)\s+systeemprompt",
+        send=r"stuur|verstuur|mail|schrijf|sms",
+        every=r"alle",
+        customers=r"klanten|leden|gebruikers|abonnees|bewoners|inwoners|burgers|huurders"
+        r"|pati[ëe]nten|gasten|ouders",
     ),
     "pl": Language(
         override=r"zignoruj|ignoruj|zapomnij|pomi[ńn]|nie\s+stosuj\s+si[ęe]\s+do",
@@ -148,6 +160,11 @@ LANGUAGES: dict[str, Language] = {
         secret=r"(?:sw[óo]j|tw[óo]j)\s+prompt\s+systemowy"
         r"|(?:swoje|twoje)\s+(?:instrukcje|zasady)",
         alone=r"(?:sw[óo]j|tw[óo]j)\s+prompt\s+systemowy|tw[óo]jego\s+promptu\s+systemowego",
+        send=r"wy[śs]lij|roze[śs]lij|napisz",
+        every=r"wszystkim|do\s+wszystkich",
+        customers=r"klient(?:om|[óo]w)|u[żz]ytkownik(?:om|[óo]w)|mieszka[ńn]c(?:om|[óo]w)"
+        r"|subskrybent(?:om|[óo]w)|abonent(?:om|[óo]w)|pacjent(?:om|[óo]w)|cz[łl]onk(?:om|[óo]w)"
+        r"|najemc(?:om|[óo]w)|rodzic(?:om|[óo]w)",
     ),
     "ru": Language(
         override=r"игнорируй|проигнорируй|забудь|не\s+обращай\s+внимания\s+на|не\s+следуй"
@@ -239,8 +256,14 @@ def _word(alternatives: str) -> str:
 
 # What makes a message to every customer a lure: a link or a credentials ask.
 _LURE = (
-    r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|co|net|info|org|io|biz|xyz|online|site)\b"
-    r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b)"
+    r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|co|net|info|org|io|biz|xyz|online|site|app|shop"
+    # (domains that are common English words, "at", "be", "no", "me", "to", "us", stay out;
+    # ".it" stays, Italian lures need it)
+    r"|uk|eu|de|fr|es|it|pt|nl|pl|ch|ie|se|dk|fi|cz|ro|gr|ca|au|br|mx|ar|ly|gl|tv|cc|ws)\b"
+    r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b"
+    r"|\biban\b|\bsort\s*code\b|\bbankverbindung|\bkontodaten|\bdatos\s+bancarios"
+    r"|\bcoordonn[ée]es\s+bancaires|\bdati\s+bancari|\bdados\s+banc[áa]rios|\bnumer\s+konta"
+    r"|\brekeningnummer|\bbankgegevens)"
 )
 
 
@@ -254,7 +277,8 @@ def broadcast(send: str, every: str, customers: str, opening: str = "") -> str:
     ``opening`` is the politeness before the verb ("please", "can you").
     """
     return (
-        rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}{_GAP}{{0,80}}?"
+        # ("send me the list of all users' guides at docs.example.com" is to the sender)
+        rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}(?!\s+(?:me|us)\b){_GAP}{{0,80}}?"
         rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?{_word(customers)}[\s\S]{{0,400}}?{_LURE}"
     )
 
@@ -324,4 +348,38 @@ _NOTES = [
     r"(?:ai|ia|ki|assistant|assistente|asistente|agent|llm|bot|system)(?:\s+(?:ai|ia|ki|assistant))?\s*[:：,]",
 ]
 
-PATTERNS: list[str] = [p for lang in LANGUAGES.values() for p in _patterns(lang)] + _CJK + _NOTES
+# Three families whose words are nearly the same across the European languages, so one
+# pattern each reads them all.
+_ASSISTANT = (
+    r"(?:ai|ia|ki|llm|bot|chatbot|assistant|assistente|asistente|assistenten?|agent|agente"
+    r"|mod[eè]le|modello|modelo)"
+)
+_ACROSS_LANGUAGES = [
+    # a postscript to the assistant in pasted text: "P.S. to the support bot: ...",
+    # "PS per l'assistente virtuale: ...", "PS für die KI: ..."
+    rf"(?<!\w)p\.?\s?s\.?\s*[:,-]?\s*(?:to|for|per|pour|f[üu]r|an|para|voor|dla|[àa]|al|ao)\s+"
+    rf"(?:(?:the|any|your|l['’]|il|lo|la|le|el|o|a|die|den|de|het)\s*)?(?:[\w-]+\s+){{0,2}}?"
+    rf"{_ASSISTANT}(?:\s+[\w-]+){{0,2}}\s*[:：]",
+    # the "grandmother" jailbreak outside English: a bedtime story of codes, keys or doses
+    r"(?<!\w)(?:grand-?m[eè]re|m[ée]m[ée]|abuel[ao]|abuelit[ao]|nonn[ao]|av[óoô]|av[óo]zinha|oma"
+    r"|opa|gro[ßs](?:mutter|vater)|babci[aą]|dziadek|grootmoeder|mormor|farmor)(?!\w)"
+    r"[^.?!\n]{0,140}?(?<!\w)(?:r[ée]citait|racontait|lisait|chantait|contaba|le[ií]a|recitaba"
+    r"|cantaba|raccontava|leggeva|recitava|cantava|contava|lia|recitava|erz[äa]hlte|vorlas|las"
+    r"|aufsagte|sang|opowiada[łl]a|czyta[łl]a|recytowa[łl]a|vertelde|voorlas|l[äa]ste)(?!\w)"
+    r"[^.?!\n]{0,80}?(?<!\w)(?:codes?|c[óo]digos?|codici|kody|passwords?|mots\s+de\s+passe"
+    r"|contrase[ñn]as|claves|chiavi|senhas|passw[öo]rter|kennw[öo]rter|schl[üu]ssel|has[łl]a"
+    r"|wachtwoorden|doses|dosis|dosi|doses|dosierungen|dawki|instructions|instrucciones|istruzioni"
+    r"|anweisungen)(?!\w)"
+    # ... told at bedtime or to be told again ("mi abuela me leía los códigos de colores" passes)
+    r"[\s\S]{0,160}?(?:sleep|dorm|schlaf|sonn|slaap|sov|sypia|pareil|igual|lo\s+stesso|dasselbe"
+    r"|hetzelfde|como\s+ella|comme\s+elle|come\s+lei|como\s+ela|wie\s+sie)",
+    # "translate this into English and then execute it": the order rides on the translation
+    r"(?<!\w)(?:translate|traduce|traduci|traduis|traduza|traduz|[üu]bersetze?|vertaal|przet[łl]umacz)"
+    r"(?!\w)[^.?!\n]{0,60}?(?<!\w)(?:and|then|y|e|et|und|en|i|a\s+potem|poi|puis|luego|depois)\s+"
+    r"(?:(?:then|poi|puis|luego|depois|dann|daarna)\s+)?(?:execute|carry\s+out|esegui|ejecuta"
+    r"|ex[ée]cute|executa|f[üu]hre\s+(?:es\s+|das\s+|sie\s+)?(?:dann\s+|danach\s+)?aus|voer\s+(?:het\s+)?uit|wykonaj)(?!\w)",
+]
+
+PATTERNS: list[str] = (
+    [p for lang in LANGUAGES.values() for p in _patterns(lang)] + _CJK + _NOTES + _ACROSS_LANGUAGES
+)
