@@ -111,7 +111,17 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
   benchmarks/data/guardrails_injection_test28.json streaming service), ~34% non-English, all
                                                    four commissioned and measured once together
                                                    on ac72808 (90% / 1%, 71% / 0%, 79% / 1%,
-                                                   84% / 0%: 81% at 0.5% pooled).
+                                                   84% / 0%: 81% at 0.5% pooled). Their misses
+                                                   prompted the patterns of 359ce09.
+  benchmarks/data/guardrails_injection_test29.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test30.json helpers (a food delivery app; a recruitment
+  benchmarks/data/guardrails_injection_test31.json agency; a hotel chain; a group of dental
+  benchmarks/data/guardrails_injection_test32.json practices), ~34% non-English, commissioned
+                                                   before 359ce09 was written and opened after it
+                                                   was committed; measured once on it (87% / 1%,
+                                                   85% / 4%, 89% / 1%, 77% / 0%: 84.5% at 1.5%
+                                                   pooled; the guard of ac72808 before it: 83.25%
+                                                   at 1.5%).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -173,7 +183,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 29))]
+    for name in ["test", *(f"test{n}" for n in range(2, 33))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
