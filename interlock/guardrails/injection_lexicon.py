@@ -52,15 +52,17 @@ LANGUAGES: dict[str, Language] = {
         own=r"tus?|sus|anteriores|previas|de\s+arriba|del\s+sistema",
         nouns=r"instrucci(?:ones|[óo]n)|reglas|indicaciones|directrices|normas|restricciones|pol[ií]ticas",
         reveal=r"mu[eé]stra(?:me)?|revela(?:me)?|dime|ens[eé][ñn]a(?:me)?|imprime|escribe"
-        r"|copia|repite|describe",
+        r"|copia|repite|describe|(?:mostrar|revelar|copiar|escribir|repetir|pasar|decir)(?:me|nos)",
         secret=r"(?:tu|el|tus)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|inicial|oculto)"
-        r"|tus\s+(?:instrucciones|reglas)(?:\s+(?:ocultas|iniciales|secretas|internas))?",
+        r"|tus\s+(?:instrucciones|reglas)(?:\s+(?:ocultas|iniciales|secretas|internas))?"
+        r"|(?:las\s+)?(?:instrucciones|reglas|normas)(?:\s+internas)?\s+que\s+te\s+(?:dio|dieron|han\s+dado"
+        r"|ha\s+dado|dan|pusieron)",
         alone=r"ignora\s+todo\s+lo\s+(?:anterior|de\s+arriba)|(?:tu|su)\s+(?:prompt|mensaje)\s+(?:del\s+sistema|de\s+sistema)",
         note=r"(?:(?:instrucci[óo]n|nota|mensaje|aviso)\s+(?:para\s+el|para|al)|al)\s+"
         r"(?:asistente|agente|modelo|bot|ia)",
         send=r"env[ií][ae]|escrib[ea]|mand[ae]",
         every=r"tod[oa]s\s+(?:los|las)",
-        customers=r"pasajeros|miembros|socios|clientes|usuarios|padres|vecinos|ciudadanos"
+        customers=r"pasajeros|miembros|socios|clientes|usuarios|padres|vecinos|ciudadanos|candidatos"
         r"|residentes|empadronados|inquilinos|pacientes|hu[ée]spedes|suscriptores|abonados"
         r"|contribuyentes|propietarios",
     ),
@@ -72,7 +74,10 @@ LANGUAGES: dict[str, Language] = {
         r"|ant[eé]rieures|ci-dessus|du\s+syst[eè]me",
         nouns=r"instructions|consignes|r[eè]gles|directives|restrictions|politiques",
         reveal=r"affiche|montre(?:-moi)?|r[eé]v[eè]le|donne(?:-moi)?|[eé]cris|recopie|r[eé]p[eè]te"
-        r"|d[eé]cris|dis-moi|r[eé]cite[rz]?",
+        r"|d[eé]cris|dis-moi|r[eé]cite[rz]?"
+        # an infinitive only with its "me" ("pourriez-vous me recopier ..."): "comment afficher le
+        # message système ?" is a Windows question
+        r"|(?:me|m['’]|nous)\s*(?:(?:re)?copier|afficher|montrer|r[eé]v[eé]ler|donner|dire|[ée]crire)",
         secret=r"(?:ton|le|votre)\s+(?:prompt|message)\s+(?:syst[eè]me|initial|cach[eé])"
         r"|(?:tes|vos)\s+(?:instructions|consignes|r[eè]gles)"
         r"(?:\s+(?:initiales|cach[eé]es|secr[eè]tes|internes))?"
@@ -83,7 +88,7 @@ LANGUAGES: dict[str, Language] = {
         r"(?:assistant|agent|ia|mod[èe]le)",
         send=r"envoie|envoyez|[ée]cris|[ée]crivez",
         every=r"tou(?:te)?s\s+les",
-        customers=r"passagers|membres|clients|utilisateurs|parents|abonn[ée]s|usagers|habitants"
+        customers=r"passagers|membres|clients|utilisateurs|parents|abonn[ée]s|usagers|habitants|candidats"
         r"|administr[ée]s|citoyens|r[ée]sidents|locataires|patients|voisins|propri[ée]taires",
     ),
     "de": Language(
@@ -93,7 +98,8 @@ LANGUAGES: dict[str, Language] = {
         own=r"deine[nr]?|ihre[nr]?|vorherigen|bisherigen|vorigen|obigen|fr[üu]heren",
         nouns=r"anweisungen|regeln|vorgaben|richtlinien|instruktionen|einschr[äa]nkungen"
         r"|systemprompt|systemanweisungen",
-        reveal=r"zeig(?:e)?|gib|verrate|nenne|schreib(?:e)?|wiederhole|kopiere|beschreibe",
+        reveal=r"zeig(?:e)?|gib|verrate|nenne|schreib(?:e)?|wiederhole|kopiere|beschreibe"
+        r"|was\s+steht\s+in",
         secret=r"(?:deinen|den|ihren)\s+(?:system-?prompt|versteckten\s+prompt|anfangsprompt)"
         r"|(?:deine[rn]?|ihre[rn]?)\s+(?:versteckten\s+|geheimen\s+|internen\s+)?(?:system)?(?:anweisungen|regeln"
         r"|vorgaben)",
@@ -104,7 +110,8 @@ LANGUAGES: dict[str, Language] = {
         every=r"allen?",
         # German compounds: "Firmenkunden", "Stammkunden", "Vereinsmitgliedern"
         customers=r"fahrg[äa]sten?|\w*mitgliedern?|\w*kunden|nutzern?|eltern|b[üu]rger(?:n|innen)?"
-        r"|einwohner(?:n|innen)?|abonnenten|mietern?|patienten|g[äa]sten?|nachbarn|haltern?",
+        r"|einwohner(?:n|innen)?|abonnenten|mietern?|patienten|g[äa]sten?|nachbarn|haltern?|bewerbern?"
+        r"|kandidaten|spielern?|spendern?",
     ),
     "it": Language(
         override=r"ignora|ignorate|dimentica|dimenticate|non\s+seguire|non\s+rispettare",
@@ -119,7 +126,7 @@ LANGUAGES: dict[str, Language] = {
         send=r"scriv[ia]|invi[ai]|mand[ai]",
         every=r"tutt[ie]\s+(?:i|gli|le)",
         customers=r"passeggeri|membri|clienti|utenti|genitori|abbonati|cittadini|residenti"
-        r"|inquilini|pazienti|ospiti|iscritti|contribuenti|proprietari",
+        r"|inquilini|pazienti|ospiti|iscritti|contribuenti|proprietari|candidati",
     ),
     "pt": Language(
         override=r"ignore|ignora|esque[çc]a|esquece|desconsidere|desconsidera"
@@ -135,7 +142,7 @@ LANGUAGES: dict[str, Language] = {
         send=r"envi[ea]|mand[ea]|escrev[ae]",
         every=r"tod[oa]s\s+(?:os|as)",
         customers=r"passageiros|membros|s[óo]cios|clientes|usu[áa]rios|assinantes|mun[íi]cipes"
-        r"|cidad[ãa]os|moradores|residentes|inquilinos|pacientes|h[óo]spedes|contribuintes"
+        r"|cidad[ãa]os|moradores|residentes|inquilinos|pacientes|h[óo]spedes|contribuintes|candidatos"
         r"|propriet[áa]rios",
     ),
     "nl": Language(
