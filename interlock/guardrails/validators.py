@@ -124,7 +124,9 @@ _INJECTION_PATTERNS = [
     r"\b(?:listen|obey|answer)\s+(?:only\s+to\s+me|to\s+me\s+only|only\s+me)\b",
     r"\b(?:repeat|print|output|copy|show|quote)\s+(?:back\s+)?(?:everything|all|all\s+the\s+text"
     r"|the\s+text|whatever\s+is)\s+(?:above|before\s+(?:this|my)\b)",
-    r"\{\s*\"role\"\s*:\s*\"(?:system|developer)\"",
+    # a system message pasted on its own; a developer's chat request lists the user's turn
+    # too ([{"role": "system", ...}, {"role": "user", ...}]) and is a question about code
+    r"\{\s*\"role\"\s*:\s*\"(?:system|developer)\"(?![\s\S]{0,600}?\"role\"\s*:\s*\"(?:user|assistant)\")",
     r"\bforget\s+(?:(?:all|everything)\s+(?:about\s+)?)?(?:your|the)\s+(?:instructions|rules|guidelines)\b",
     # "reveal your system prompt" (not "what is a system prompt?": that is a question)
     r"\b(?:reveal|print|show|display|output|repeat|leak|dump|expose|quote|recite|paste|share"
