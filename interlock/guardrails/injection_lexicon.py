@@ -262,19 +262,33 @@ def _word(alternatives: str) -> str:
 
 
 # What makes a message to every customer a lure: a link or a credentials ask.
-_LURE = (
+_LINK = (
     r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:com|co|net|info|org|io|biz|xyz|online|site|app|shop"
     # (domains that are common English words, "at", "be", "no", "me", "to", "us", stay out;
     # ".it" stays, Italian lures need it)
-    r"|uk|eu|de|fr|es|it|pt|nl|pl|ch|ie|se|dk|fi|cz|ro|gr|ca|au|br|mx|ar|ly|gl|tv|cc|ws)\b"
+    r"|uk|eu|de|fr|es|it|pt|nl|pl|ch|ie|se|dk|fi|cz|ro|gr|ca|au|br|mx|ar|ly|gl|tv|cc|ws)\b)"
+)
+_LURE = (
+    rf"(?:{_LINK}"
     r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b"
     r"|\biban\b|\bsort\s*code\b|\bbankverbindung|\bkontodaten|\bdatos\s+bancarios"
     r"|\bcoordonn[ée]es\s+bancaires|\bdati\s+bancari|\bdados\s+banc[áa]rios|\bnumer\s+konta"
     r"|\brekeningnummer|\bbankgegevens)"
 )
+# What a phishing message asks of whoever gets it: to log in, pay or hand over credentials.
+_ASK = (
+    r"(?<!\w)(?:password|passwort|contrase[ñn]a|mot\s+de\s+passe|senha|has[łl]o|wachtwoord|card\s+details"
+    r"|card\s+number|carte\s+bancaire|tarjeta|kreditkarte|karte|cart[ãa]o|carta\s+di\s+credito|bank\s*details"
+    r"|bankverbindung|kontodaten|datos\s+bancarios|coordonn[ée]es\s+bancaires|dati\s+bancari"
+    r"|dados\s+banc[áa]rios|iban|sort\s*code|pay|paga|pague|pagar|payer|paiement|zahl|pagamento|betaal"
+    r"|betal|zap[łl]a|confirm|verify|v[ée]rifi|verific|best[äa]tig|bevestig|potwierd|log\s*in|sign\s*in"
+    r"|inicia\s+sesi[oó]n|connecte|anmelden|accedi|accede|re-?enter|ressaisi)"
+)
 
 
-def broadcast(send: str, every: str, customers: str, opening: str = "") -> str:
+def broadcast(
+    send: str, every: str, customers: str, opening: str = "", *, strong: bool = False
+) -> str:
     """A phishing broadcast through the assistant's messaging tool: an order, at the start
     of a sentence, to message every customer, with a lure in the message.
 
@@ -282,11 +296,16 @@ def broadcast(send: str, every: str, customers: str, opening: str = "") -> str:
     ``customers`` (an internal assistant may rightly mail all staff a survey link). Up
     to four words may stand between ``every`` and ``customers`` ("all our bus customers").
     ``opening`` is the politeness before the verb ("please", "can you").
+
+    ``strong`` is for an audience no list names ("all pupils", "every donor on the team
+    page"): then the message needs both a link and an ask to log in, pay or confirm
+    credentials ("send all attendees the timetable at gym.com" passes).
     """
+    lure = rf"(?:{_LINK}[\s\S]{{0,300}}?{_ASK}|{_ASK}[\s\S]{{0,300}}?{_LINK})" if strong else _LURE
     return (
         # ("send me the list of all users' guides at docs.example.com" is to the sender)
         rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}(?!\s+(?:me|us)\b){_GAP}{{0,80}}?"
-        rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?{_word(customers)}[\s\S]{{0,400}}?{_LURE}"
+        rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?{_word(customers)}[\s\S]{{0,400}}?{lure}"
     )
 
 
@@ -298,6 +317,7 @@ def _patterns(lang: Language) -> list[str]:
         extra.append(rf"(?<!\w)(?:{lang.note})(?!\w){_NOTE_END}")
     if lang.send:
         extra.append(broadcast(lang.send, lang.every, lang.customers))
+        extra.append(broadcast(lang.send, lang.every, r"[\w'-]+", strong=True))
     if lang.verb_last:
         return [
             rf"{own}{_GAP}{{0,25}}?{noun}{_GAP}{{0,20}}?{verb}",
@@ -368,22 +388,28 @@ _ACROSS_LANGUAGES = [
     rf"(?:(?:the|any|your|l['’]|il|lo|la|le|el|o|a|die|den|de|het)\s*)?(?:[\w-]+\s+){{0,2}}?"
     rf"{_ASSISTANT}(?:\s+[\w-]+){{0,2}}\s*[:：]",
     # the "grandmother" jailbreak outside English: a bedtime story of codes, keys or doses
-    r"(?<!\w)(?:grand-?m[eè]re|m[ée]m[ée]|abuel[ao]|abuelit[ao]|nonn[ao]|av[óoô]|av[óo]zinha|oma"
-    r"|opa|gro[ßs](?:mutter|vater)|babci[aą]|dziadek|grootmoeder|mormor|farmor)(?!\w)"
+    r"(?<!\w)(?:grand-?m[eè]re|grand-?p[eè]re|m[ée]m[ée]|p[ée]p[ée]|abuel[ao]|abuelit[ao]|nonn[ao]|av[óoô]"
+    r"|av[óo]zinha|oma|opa|gro[ßs](?:mutter|vater)|babci[aą]|dziadek|grootmoeder|grootvader|mormor"
+    r"|farmor|morfar|farfar)(?!\w)"
     r"[^.?!\n]{0,140}?(?<!\w)(?:r[ée]citait|racontait|lisait|chantait|contaba|le[ií]a|recitaba"
     r"|cantaba|raccontava|leggeva|recitava|cantava|contava|lia|recitava|erz[äa]hlte|vorlas|las"
     r"|aufsagte|sang|opowiada[łl]a|czyta[łl]a|recytowa[łl]a|vertelde|voorlas|l[äa]ste)(?!\w)"
     r"[^.?!\n]{0,80}?(?<!\w)(?:codes?|c[óo]digos?|codici|kody|passwords?|mots\s+de\s+passe"
     r"|contrase[ñn]as|claves|chiavi|senhas|passw[öo]rter|kennw[öo]rter|schl[üu]ssel|has[łl]a"
-    r"|wachtwoorden|doses|dosis|dosi|doses|dosierungen|dawki|instructions|instrucciones|istruzioni"
-    r"|anweisungen)(?!\w)"
+    r"|wachtwoorden|doses|dosis|dosi|dosierungen|dawki|instructions|instrucciones|istruzioni"
+    r"|anweisungen|num[ée]ros|n[úu]meros|numeri|nummern|numery|nummers)(?!\w)"
     # ... told at bedtime or to be told again ("mi abuela me leía los códigos de colores" passes)
     r"[\s\S]{0,160}?(?:sleep|dorm|schlaf|sonn|slaap|sov|sypia|pareil|igual|lo\s+stesso|dasselbe"
     r"|hetzelfde|como\s+ella|comme\s+elle|come\s+lei|como\s+ela|wie\s+sie)",
-    # "translate this into English and then execute it": the order rides on the translation
-    r"(?<!\w)(?:translate|traduce|traduci|traduis|traduza|traduz|[üu]bersetze?|vertaal|przet[łl]umacz)"
+    # "translate this into English and then execute it", "decode this and apply it": the
+    # order rides on the translation or the decoding
+    r"(?<!\w)(?:translate|traduce|traduci|traduis|traduire|traduza|traduz|[üu]bersetze?|vertaal"
+    r"|przet[łl]umacz|decode|d[ée]code[rz]?|decodifica|decodifique|decodific[aá]|dekodiere|entschl[üu]ssele"
+    r"|descifra|decifra|odkoduj|decodeer)"
     r"(?!\w)[^.?!\n]{0,60}?(?<!\w)(?:and|then|y|e|et|und|en|i|a\s+potem|poi|puis|luego|depois)\s+"
-    r"(?:(?:then|poi|puis|luego|depois|dann|daarna)\s+)?(?:execute|carry\s+out|esegui|ejecuta"
+    r"(?:(?:then|poi|puis|luego|depois|dann|daarna|direct|directement|subito)\s+)?(?:execute|carry\s+out"
+    r"|carry\s+(?:it|them|this)\s+out|apply\s+it|do\s+(?:it|what\s+it\s+says)|follow\s+it"
+    r"|(?:l['’]\s*)?appliquer|applique[zr]?|aplica(?:lo)?|apl[ií]calo|applica(?:lo)?|aplique|anwenden|esegui|ejecuta"
     r"|ex[ée]cute|executa|f[üu]hre\s+(?:es\s+|das\s+|sie\s+)?(?:dann\s+|danach\s+)?aus|voer\s+(?:het\s+)?uit|wykonaj)(?!\w)",
 ]
 
