@@ -1,6 +1,7 @@
 """The input guard on labelled data: injection detection, false positives, redaction, latency.
 
-Usage: .venv/bin/python benchmarks/input_guard.py
+Usage: .venv/bin/python benchmarks/input_guard.py [--shipped-only]
+(--shipped-only skips retraining the light model and writes results/input_guard_shipped.json)
 Injection sets (hand-written; each entry says when it became a dev set or training data):
   benchmarks/data/guardrails_injection.json       104 attacks / 109 look-alikes; it guided the
                                                    choice of features and of training examples,
@@ -122,6 +123,23 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    85% / 4%, 89% / 1%, 77% / 0%: 84.5% at 1.5%
                                                    pooled; the guard of ac72808 before it: 83.25%
                                                    at 1.5%).
+  benchmarks/data/guardrails_injection_test33.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test34.json helpers (a games publisher; a donations
+  benchmarks/data/guardrails_injection_test35.json platform; a coworking operator; a driving
+  benchmarks/data/guardrails_injection_test36.json school), ~34% non-English, measured once on
+                                                   the ninth-round model and the patterns of
+                                                   330fc46 (85% / 1%, 84% / 0%, 74% / 3%,
+                                                   78% / 0%: 80.25% at 1% pooled). Their misses
+                                                   prompted the patterns of ff64613.
+  benchmarks/data/guardrails_injection_test37.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test38.json helpers (a cinema chain; a parking app; a
+  benchmarks/data/guardrails_injection_test39.json removals company; a pharmacy chain), ~34%
+  benchmarks/data/guardrails_injection_test40.json non-English, commissioned before the patterns
+                                                   of ff64613 were written and opened after that
+                                                   commit; measured once on it (86% / 0%,
+                                                   85% / 0%, 88% / 1%, 89% / 2%: 87% at 0.75%
+                                                   pooled; the guard of ac72808: 84.25% at
+                                                   0.75%).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -163,6 +181,7 @@ import json
 import random
 import statistics
 import string
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -183,7 +202,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 33))]
+    for name in ["test", *(f"test{n}" for n in range(2, 41))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
@@ -205,10 +224,9 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def injection(
-    policy: InputPolicy, classifier: InjectionClassifier, light: InputPolicy
+    policy: InputPolicy, classifier: InjectionClassifier, light: InputPolicy | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    assert light.classifier is not None
     for name, path in SETS.items():
         data = json.loads(path.read_text())
         attacks, benign = data["injection"], data["benign"]
@@ -217,22 +235,27 @@ async def injection(
         learned = [[s >= classifier.threshold for s in group] for group in scores]
         verdicts = [[await policy.acheck(t) for t in texts] for texts in (attacks, benign)]
         refused = [[not v.allowed for v in group] for group in verdicts]
-        light_scores = [
-            [await light.classifier.ascore(t) for t in texts] for texts in (attacks, benign)
-        ]
-        light_learned = [[s >= light.classifier.threshold for s in group] for group in light_scores]
-        light_verdicts = [[await light.acheck(t) for t in texts] for texts in (attacks, benign)]
         out[name] = {
             "attacks": len(attacks),
             "benign": len(benign),
             "patterns_only": _rates(*pattern),
             "classifier_only": _rates(*learned),
             "input_policy": _rates(*refused),
-            "light_classifier_only": _rates(*light_learned),
-            "light_input_policy": _rates(*[[not v.allowed for v in g] for g in light_verdicts]),
             "missed": [t for t, r in zip(attacks, refused[0], strict=True) if not r],
             "false_positives": [t for t, r in zip(benign, refused[1], strict=True) if r],
         }
+        if light is not None and light.classifier is not None:
+            light_scores = [
+                [await light.classifier.ascore(t) for t in texts] for texts in (attacks, benign)
+            ]
+            light_learned = [
+                [s >= light.classifier.threshold for s in group] for group in light_scores
+            ]
+            light_verdicts = [[await light.acheck(t) for t in texts] for texts in (attacks, benign)]
+            out[name] |= {
+                "light_classifier_only": _rates(*light_learned),
+                "light_input_policy": _rates(*[[not v.allowed for v in g] for g in light_verdicts]),
+            }
     return out
 
 
@@ -446,18 +469,16 @@ async def redaction(policy: InputPolicy) -> dict[str, Any]:
 
 
 async def latency(
-    with_classifier: InputPolicy, light: InputPolicy, patterns_only: InputPolicy
+    with_classifier: InputPolicy, light: InputPolicy | None, patterns_only: InputPolicy
 ) -> dict[str, Any]:
     # Each text unseen (the embeddings keep an LRU of short texts): the cost of a new message.
     texts = [
         f"{t} (#{i})" for i, t in enumerate(json.loads(SETS["test"].read_text())["benign"] * 3)
     ]
     out = {}
-    policies = {
-        "patterns_only": patterns_only,
-        "with_light_classifier": light,
-        "with_classifier": with_classifier,
-    }
+    policies = {"patterns_only": patterns_only, "with_classifier": with_classifier} | (
+        {"with_light_classifier": light} if light is not None else {}
+    )
     for name, policy in policies.items():
         samples = []
         for text in texts:
@@ -466,7 +487,7 @@ async def latency(
             samples.append((time.perf_counter() - began) * 1000)
         out[name] = _percentiles(samples)
     questions = json.loads(SETS["dev"].read_text())["benign"][:40]  # ~2,500 characters
-    for name in ("with_light_classifier", "with_classifier"):
+    for name in [n for n in ("with_light_classifier", "with_classifier") if n in policies]:
         samples = []
         for i in range(20):
             long_text = " ".join(f"{q} (#{i}{name})" for q in questions)  # every sentence unseen
@@ -477,22 +498,26 @@ async def latency(
     return out
 
 
-async def main() -> None:
+async def main(shipped_only: bool) -> None:
     embeddings = MiniLMEmbeddings()
     classifier = InjectionClassifier(embeddings, InjectionModel.load())
     policy = InputPolicy(classifier=classifier)
-    # The light variant, trained here on the same data: MiniLM and n-grams
-    # without the multilingual encoder (`interlock guard train --no-multilingual`).
-    light_model = train(*load_examples(default_training_path()), embeddings)
-    light = InputPolicy(classifier=InjectionClassifier(embeddings, light_model))
+    light = None
+    light_info: dict[str, Any] = {}
+    if not shipped_only:
+        # The light variant, trained here on the same data: MiniLM and n-grams
+        # without the multilingual encoder (`interlock guard train --no-multilingual`).
+        light_model = train(*load_examples(default_training_path()), embeddings)
+        light = InputPolicy(classifier=InjectionClassifier(embeddings, light_model))
+        light_info = {
+            "threshold": light_model.threshold,
+            "cross_validated": light_model.cross_validated,
+        }
     patterns_only = InputPolicy()
     await policy.acheck("warm up")
     results = {
         "model": classifier.describe(),
-        "light_model": {
-            "threshold": light_model.threshold,
-            "cross_validated": light_model.cross_validated,
-        },
+        "light_model": light_info,
         "injection": await injection(policy, classifier, light),
         "redaction": await redaction(policy),
         "latency": await latency(policy, light, patterns_only),
@@ -500,8 +525,11 @@ async def main() -> None:
         "100% of Luhn-valid cards and known key formats redacted",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    # The shipped guard alone (no light model to retrain: ~10 minutes instead of ~35)
+    # writes a file of its own, so it never overwrites the light model's numbers.
+    out = RESULTS.with_name("input_guard_shipped.json") if shipped_only else RESULTS
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     summary = {
         "injection": {
             k: {
@@ -513,6 +541,7 @@ async def main() -> None:
                     "classifier_only",
                     "input_policy",
                 )
+                if m in v
             }
             for k, v in results["injection"].items()
         },
@@ -520,8 +549,8 @@ async def main() -> None:
         "latency": results["latency"],
     }
     print(json.dumps(summary, indent=1))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(shipped_only="--shipped-only" in sys.argv[1:]))
