@@ -291,7 +291,7 @@ _INJECTION_PATTERNS = [
     # privileged commands typed at the assistant: "sudo grant premium --no-audit",
     # "sudo waive_fee(...)", "sudo mode: on" ("sudo apt install" is a Linux question)
     r"\bsudo\s+(?:mode\s*[:=]?\s*(?:on|true|enabled?|activated)\b|(?:grant|waive|refund|approve|unban"
-    r"|credit|release|override|give|unlock)\w*)",
+    r"|credit|release|override|unlock)\w*)",
     r"={2,}\s*(?:admin|root|system|developer|debug|god)\s+(?:console|mode|shell|panel)\s*={2,}",
     r"\b(?:system|admin)\s+(?:notice|alert|message)\s*:[^\n]{0,120}?\b(?:override\s+(?:is\s+)?"
     r"(?:enabled|active|granted)|no\s+(?:further\s+)?verification\s+(?:is\s+)?(?:required|needed))",
