@@ -13,10 +13,11 @@ import asyncio
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from interlock.config import ConfigError, Settings
 from interlock.errors import InterlockError, ServiceUnavailable
@@ -129,6 +130,29 @@ async def _drop_cached_answers(settings: Settings, kb: KnowledgeBase, chunk_ids:
         print(f"{dropped} cached answer(s) drawn from changed documents dropped")
 
 
+class _Starting(Protocol):
+    """What the banner reads of ``uvicorn.Server``."""
+
+    started: bool
+    should_exit: bool
+
+
+def announce_when_started(server: _Starting, lines: list[str], poll_s: float = 0.1) -> bool:
+    """Print ``lines`` once uvicorn has bound its socket, or nothing if it stops first.
+
+    The agent loads its encoders and models in the app's lifespan (seconds), and
+    uvicorn binds the port only after that: a banner printed before ``run`` would
+    invite a curl that is refused. ``server.started`` is uvicorn's own flag for
+    "accepting connections".
+    """
+    while not server.started:
+        if server.should_exit:
+            return False
+        time.sleep(poll_s)
+    print("\n".join(lines), flush=True)
+    return True
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -136,16 +160,21 @@ def _serve(settings: Settings) -> int:
 
     app = create_app(settings, ingest_sample=True)
     url = f"http://{settings.host}:{settings.port}"
-    print(f"interlock serving at {url}  (Ctrl-C stops it and everything it started)")
+    lines = [f"interlock serving at {url}  (Ctrl-C stops it and everything it started)"]
     auth = ""
     if settings.auth == "api_keys":
-        print("API keys required: create one with `interlock keys create --tenant NAME`")
+        lines.append("API keys required: create one with `interlock keys create --tenant NAME`")
         auth = "-H 'authorization: Bearer <key>' "
-    print(
+    lines.append(
         f"try:  curl -s {url}/v1/agent/invoke {auth}-H 'content-type: application/json' "
         '-d \'{"question": "Which port does interlock listen on?"}\''
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    print(f"interlock starting at {url} (loading models) ...", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    )
+    threading.Thread(target=announce_when_started, args=(server, lines), daemon=True).start()
+    server.run()
     return 0
 
 
