@@ -525,7 +525,7 @@ async def main(shipped_only: bool) -> None:
         "100% of Luhn-valid cards and known key formats redacted",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    # The shipped guard alone (no light model to retrain: ~10 minutes instead of ~35)
+    # The shipped guard alone (no light model to retrain: ~15 minutes here instead of ~35)
     # writes a file of its own, so it never overwrites the light model's numbers.
     out = RESULTS.with_name("input_guard_shipped.json") if shipped_only else RESULTS
     out.parent.mkdir(exist_ok=True)

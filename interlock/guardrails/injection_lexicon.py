@@ -268,27 +268,30 @@ _LINK = (
     # ".it" stays, Italian lures need it)
     r"|uk|eu|de|fr|es|it|pt|nl|pl|ch|ie|se|dk|fi|cz|ro|gr|ca|au|br|mx|ar|ly|gl|tv|cc|ws)\b)"
 )
+# Bank details in the languages of ``LANGUAGES``: a lure on their own, and an ask.
+_BANK_DETAILS = (
+    r"iban\b|sort\s*code\b|bankverbindung|kontodaten|datos\s+bancarios|coordonn[ée]es\s+bancaires"
+    r"|dati\s+bancari|dados\s+banc[áa]rios|numer\s+konta|rekeningnummer|bankgegevens"
+)
 _LURE = (
     rf"(?:{_LINK}"
     r"|\b(?:card|bank|login|payment)\s+(?:number|details|credentials)|\bpassword|\bcvv\b"
-    r"|\biban\b|\bsort\s*code\b|\bbankverbindung|\bkontodaten|\bdatos\s+bancarios"
-    r"|\bcoordonn[ée]es\s+bancaires|\bdati\s+bancari|\bdados\s+banc[áa]rios|\bnumer\s+konta"
-    r"|\brekeningnummer|\bbankgegevens)"
+    rf"|\b(?:{_BANK_DETAILS}))"
 )
 # What a phishing message asks of whoever gets it: to log in, pay or hand over credentials.
 _ASK = (
     r"(?<!\w)(?:password|passwort|contrase[ñn]a|mot\s+de\s+passe|senha|has[łl]o|wachtwoord|card\s+details"
     r"|card\s+number|carte\s+bancaire|tarjeta|kreditkarte|karte|cart[ãa]o|carta\s+di\s+credito|bank\s*details"
-    r"|bankverbindung|kontodaten|datos\s+bancarios|coordonn[ée]es\s+bancaires|dati\s+bancari"
-    r"|dados\s+banc[áa]rios|iban|sort\s*code|pay|paga|pague|pagar|payer|paiement|zahl|pagamento|betaal"
+    rf"|{_BANK_DETAILS}"
+    r"|pay|paga|pague|pagar|payer|paiement|zahl|pagamento|betaal"
     r"|betal|zap[łl]a|confirm|verify|v[ée]rifi|verific|best[äa]tig|bevestig|potwierd|log\s*in|sign\s*in"
     r"|inicia\s+sesi[oó]n|connecte|anmelden|accedi|accede|re-?enter|ressaisi)"
 )
+# The lure an audience no list names needs: a link *and* an ask, in either order.
+_STRONG_LURE = rf"(?:{_LINK}[\s\S]{{0,300}}?{_ASK}|{_ASK}[\s\S]{{0,300}}?{_LINK})"
 
 
-def broadcast(
-    send: str, every: str, customers: str, opening: str = "", *, strong: bool = False
-) -> str:
+def broadcast(send: str, every: str, customers: str, opening: str = "") -> str:
     """A phishing broadcast through the assistant's messaging tool: an order, at the start
     of a sentence, to message every customer, with a lure in the message.
 
@@ -297,15 +300,15 @@ def broadcast(
     to four words may stand between ``every`` and ``customers`` ("all our bus customers").
     ``opening`` is the politeness before the verb ("please", "can you").
 
-    ``strong`` is for an audience no list names ("all pupils", "every donor on the team
-    page"): then the message needs both a link and an ask to log in, pay or confirm
+    An audience no list names ("all pupils", "every donor on the team page") counts
+    too when the message holds both a link and an ask to log in, pay or confirm
     credentials ("send all attendees the timetable at gym.com" passes).
     """
-    lure = rf"(?:{_LINK}[\s\S]{{0,300}}?{_ASK}|{_ASK}[\s\S]{{0,300}}?{_LINK})" if strong else _LURE
     return (
         # ("send me the list of all users' guides at docs.example.com" is to the sender)
         rf"(?:\A|[.!?\n:]\s*)\W*{opening}{_word(send)}(?!\s+(?:me|us)\b){_GAP}{{0,80}}?"
-        rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?{_word(customers)}[\s\S]{{0,400}}?{lure}"
+        rf"{_word(every)}\s+(?:[\w'-]+\s+){{0,4}}?"
+        rf"(?:{_word(customers)}[\s\S]{{0,400}}?{_LURE}|[\w'-]+[\s\S]{{0,400}}?{_STRONG_LURE})"
     )
 
 
@@ -317,7 +320,6 @@ def _patterns(lang: Language) -> list[str]:
         extra.append(rf"(?<!\w)(?:{lang.note})(?!\w){_NOTE_END}")
     if lang.send:
         extra.append(broadcast(lang.send, lang.every, lang.customers))
-        extra.append(broadcast(lang.send, lang.every, r"[\w'-]+", strong=True))
     if lang.verb_last:
         return [
             rf"{own}{_GAP}{{0,25}}?{noun}{_GAP}{{0,20}}?{verb}",
@@ -392,7 +394,7 @@ _ACROSS_LANGUAGES = [
     r"|av[óo]zinha|oma|opa|gro[ßs](?:mutter|vater)|babci[aą]|dziadek|grootmoeder|grootvader|mormor"
     r"|farmor|morfar|farfar)(?!\w)"
     r"[^.?!\n]{0,140}?(?<!\w)(?:r[ée]citait|racontait|lisait|chantait|contaba|le[ií]a|recitaba"
-    r"|cantaba|raccontava|leggeva|recitava|cantava|contava|lia|recitava|erz[äa]hlte|vorlas|las"
+    r"|cantaba|raccontava|leggeva|recitava|cantava|contava|lia|erz[äa]hlte|vorlas|las"
     r"|aufsagte|sang|opowiada[łl]a|czyta[łl]a|recytowa[łl]a|vertelde|voorlas|l[äa]ste)(?!\w)"
     r"[^.?!\n]{0,80}?(?<!\w)(?:codes?|c[óo]digos?|codici|kody|passwords?|mots\s+de\s+passe"
     r"|contrase[ñn]as|claves|chiavi|senhas|passw[öo]rter|kennw[öo]rter|schl[üu]ssel|has[łl]a"

@@ -270,7 +270,7 @@ _INJECTION_PATTERNS = [
     broadcast(
         r"send|e-?mail|text|message|sms|notify|write\s+to|post\s+to|forward\s+(?:this|it)\s+to"
         r"|(?:write|draft)\s+(?:an?\s+)?(?:letter|e-?mail|message|sms|text)",
-        r"all|every|each",
+        r"all|every|everyone|everybody|each(?:\s+of)?",
         r"(?:passenger|member|customer|parent|user|client|patient|guest|tenant|subscriber|rider"
         r"|policyholder|account\s*holder|resident|citizen|neighbou?r|homeowner|household|taxpayer"
         r"|voter|applicant|candidate|cardholder|shopper|buyer|owner|player|donor)s?|famil(?:y|ies)",
@@ -326,16 +326,6 @@ _INJECTION_PATTERNS = [
     r"|unlocked|test)\s+mode\b",
     # "Override: admin=true" as an order of its own
     r"(?:^|[.!?]\s+)\W*override\s*:\s*(?:admin|root|debug|god|superuser)\w*\s*=\s*(?:true|1|on|yes)\b",
-    # a phishing broadcast to any audience: a link *and* a credentials or payment ask
-    broadcast(
-        r"send|e-?mail|text|message|sms|notify|write\s+to|post\s+to|forward\s+(?:this|it)\s+to"
-        r"|(?:write|draft)\s+(?:an?\s+)?(?:letter|e-?mail|message|sms|text)",
-        r"all|every|everyone|everybody|each(?:\s+of)?",
-        r"[\w'-]+",
-        opening=r"(?:(?:please|pls|can\s+you|could\s+you|now|quickly|help\s+me"
-        r"|(?:draft|write|prepare|compose)\s+and)\s+)*",
-        strong=True,
-    ),
     # "do the reverse of every rule you normally follow"
     r"\b(?:reverse|opposite)\s+of\s+(?:every|all|each)\s+(?:of\s+)?(?:your\s+)?(?:rules?|instructions)\b",
     # the same overrides and extractions in the languages users most often try them in
