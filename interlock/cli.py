@@ -174,7 +174,13 @@ def _serve(settings: Settings) -> int:
         uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
     )
     threading.Thread(target=announce_when_started, args=(server, lines), daemon=True).start()
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it
+        # captured; ``uvicorn.run`` swallows that, ``Server.run`` does not. A
+        # server stopped by Ctrl-C has done what was asked: exit 0, as before.
+        pass
     return 0
 
 
