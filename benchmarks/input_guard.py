@@ -140,6 +140,15 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    85% / 0%, 88% / 1%, 89% / 2%: 87% at 0.75%
                                                    pooled; the guard of ac72808: 84.25% at
                                                    0.75%).
+  benchmarks/data/guardrails_injection_test41.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test42.json helpers (a public library network; a group
+  benchmarks/data/guardrails_injection_test43.json of nurseries; a bike-share operator; a car
+  benchmarks/data/guardrails_injection_test44.json dealer), ~34% non-English, measured once on
+                                                   the ninth-round model and the patterns of
+                                                   3974e32 (87% / 1%, 81% / 0%, 85% / 1%,
+                                                   89% / 1%: 85.5% at 0.75% pooled). Their
+                                                   misses prompted the patterns after: dev sets
+                                                   since.
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -202,7 +211,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 41))]
+    for name in ["test", *(f"test{n}" for n in range(2, 45))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)

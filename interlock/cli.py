@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -174,13 +175,11 @@ def _serve(settings: Settings) -> int:
         uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
     )
     threading.Thread(target=announce_when_started, args=(server, lines), daemon=True).start()
-    try:
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it
+    # captured; ``uvicorn.run`` swallows that, ``Server.run`` does not. A server
+    # stopped by Ctrl-C has done what was asked: exit 0, as before.
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it
-        # captured; ``uvicorn.run`` swallows that, ``Server.run`` does not. A
-        # server stopped by Ctrl-C has done what was asked: exit 0, as before.
-        pass
     return 0
 
 
