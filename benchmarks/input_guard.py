@@ -86,7 +86,8 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    Their misses and those of test15/test16
                                                    prompted the patterns of 8b2e0fa and 7b60ce1
                                                    and the quoted-hit rule of fb2faef: test15 to
-                                                   test18 are dev sets, not training data.
+                                                   test18 were dev sets until the tenth round
+                                                   made test15-test40 training data.
   benchmarks/data/guardrails_injection_test19.json 100 / 100 each, written blind by two more
   benchmarks/data/guardrails_injection_test20.json helpers (a school's parent portal; a chain of
                                                    fitness clubs), ~34% non-English, kept outside
@@ -147,8 +148,32 @@ Injection sets (hand-written; each entry says when it became a dev set or traini
                                                    the ninth-round model and the patterns of
                                                    3974e32 (87% / 1%, 81% / 0%, 85% / 1%,
                                                    89% / 1%: 85.5% at 0.75% pooled). Their
-                                                   misses prompted the patterns after: dev sets
-                                                   since.
+                                                   misses prompted the patterns of ebde010, and
+                                                   they chose the tenth-round model over the
+                                                   ninth (362 / 400 at 3 / 400 against 350 at 3,
+                                                   both with those patterns): dev sets since.
+  benchmarks/data/guardrails_injection_test45.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test46.json helpers (an online grocer; a language-learning
+  benchmarks/data/guardrails_injection_test47.json app; a holiday-park operator; an electronics
+  benchmarks/data/guardrails_injection_test48.json retailer with repair centres), ~34%
+                                                   non-English, commissioned with test41-44 and
+                                                   opened only after the tenth-round model and
+                                                   the patterns of ebde010 were committed
+                                                   (74eabff); measured once on that guard
+                                                   (95% / 0%, 95% / 3%, 88% / 2%, 82% / 0%:
+                                                   90.0% at 1.25% pooled).
+  benchmarks/data/guardrails_injection_test49.json 100 / 100 each, written blind by four more
+  benchmarks/data/guardrails_injection_test50.json helpers (a ferry operator; a home-care
+  benchmarks/data/guardrails_injection_test51.json agency; a concert ticketing platform; a
+  benchmarks/data/guardrails_injection_test52.json tradespeople marketplace), ~34% non-English,
+                                                   commissioned after test45-48 had been
+                                                   measured and before any change to the guard;
+                                                   measured once on the same guard (74eabff):
+                                                   92% / 0%, 96% / 4%, 93% / 2%, 89% / 4%
+                                                   (92.5% at 2.5% pooled). Over test45-52,
+                                                   the clean number of that guard fixed in
+                                                   advance: 730 / 800 (91.25%) at 15 / 800
+                                                   (1.875%).
 The classifier (injection_classifier.py) is trained on
 interlock/data/guardrails/injection_train.json alone (`interlock guard train`).
 Its second round (1,200 examples by category and in 12 languages, word n-grams,
@@ -170,7 +195,10 @@ the benign training examples instead of 2% (MAX_FALSE_POSITIVE_RATE), both
 chosen with test13 and test14 as dev sets before they joined the training data.
 The ninth added 943 examples by three more writers, chosen with test15-test18
 held out (adding test15 and test16 lowered detection on test17 and test18 at
-every threshold, so the four stay dev sets).
+every threshold, so the four stayed dev sets then).
+The tenth added the blind sets test15-test40 after their one measurement (5,200
+items) and changed nothing else; it was chosen on test41-test44 by a rule written
+before they existed, and is measured clean on test45 onwards.
 Each is run through the patterns alone, the classifier alone and the whole
 ``InputPolicy`` (guardrails-ai guards, as the graph runs it), with the shipped
 model and with a light model trained here on the same data without the
@@ -211,7 +239,7 @@ HERE = Path(__file__).parent
 # are still blind): benchmarks/data/guardrails_injection_<name>.json
 SETS = {"dev": HERE / "data" / "guardrails_injection.json"} | {
     name: HERE / "data" / f"guardrails_injection_{name}.json"
-    for name in ["test", *(f"test{n}" for n in range(2, 45))]
+    for name in ["test", *(f"test{n}" for n in range(2, 53))]
 }
 RESULTS = HERE / "results" / "input_guard.json"
 rng = random.Random(7)
