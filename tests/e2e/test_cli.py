@@ -98,15 +98,19 @@ def test_ctrl_c_on_serve_stops_everything_it_started(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:
     server = ServerProcess(embedded_env, tmp_path / "serve.log").start()
-    assert server.proc is not None
-    children = children_of(server.proc.pid)
-    model_servers = [pid for pid in children if pid in llama_servers()]
-    assert model_servers, "serve should have started an embedded llama-server"
-    answer = httpx.post(
-        f"{server.url}/v1/agent/invoke", json={"question": "What is interlock?"}, timeout=120
-    )
-    assert answer.status_code == 200, answer.text
-    code = server.interrupt()
+    try:
+        assert server.proc is not None
+        children = children_of(server.proc.pid)
+        model_servers = [pid for pid in children if pid in llama_servers()]
+        assert model_servers, "serve should have started an embedded llama-server"
+        answer = httpx.post(
+            f"{server.url}/v1/agent/invoke", json={"question": "What is interlock?"}, timeout=120
+        )
+        assert answer.status_code == 200, answer.text
+        code = server.interrupt()
+    finally:
+        # A failed assertion must not leave `interlock serve` and its model server running.
+        server.stop()
     assert code == 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(alive(pid) for pid in model_servers):
