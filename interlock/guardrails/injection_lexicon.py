@@ -170,7 +170,7 @@ LANGUAGES: dict[str, Language] = {
         send=r"wy[śs]lij|roze[śs]lij|napisz",
         every=r"wszystkim|do\s+wszystkich",
         customers=r"klient(?:om|[óo]w)|u[żz]ytkownik(?:om|[óo]w)|mieszka[ńn]c(?:om|[óo]w)"
-        r"|cz[łl]onk(?:om|[óo]w)|rodzic(?:om|[óo]w)|pasa[żz]er(?:om|[óo]w)"
+        r"|pasa[żz]er(?:om|[óo]w)"
         r"|subskrybent(?:om|[óo]w)|abonent(?:om|[óo]w)|pacjent(?:om|[óo]w)|cz[łl]onk(?:om|[óo]w)"
         r"|najemc(?:om|[óo]w)|rodzic(?:om|[óo]w)",
     ),
